@@ -1,0 +1,19 @@
+"""Statistical analysis: Gamma method, observables, correlators, reports."""
+
+from hpcflow.analysis.correlators import CorrelatorAnalysis, analyze_correlator, cosh_fit, effective_mass
+from hpcflow.analysis.gamma import GammaResult, autocovariance, gamma_method
+from hpcflow.analysis.observables import OBSERVABLES, phi4_observables
+
+__all__ = sorted(
+    [
+        "CorrelatorAnalysis",
+        "GammaResult",
+        "OBSERVABLES",
+        "analyze_correlator",
+        "autocovariance",
+        "cosh_fit",
+        "effective_mass",
+        "gamma_method",
+        "phi4_observables",
+    ]
+)

@@ -1,0 +1,32 @@
+r"""Scalar observables of :math:`\phi^4` with Gamma-method errors, per chain and combined.
+
+From per-configuration primaries ``M`` (magnetization), ``e`` (see
+:func:`hpcflow.theories.phi4.energy_density`) and ``S`` (action), each ``(R, N_r)``:
+
+- ``abs_magnetization`` :math:`\langle|M|\rangle/V`; ``magnetization`` :math:`\langle M\rangle/V`;
+- ``susceptibility`` :math:`\chi = (\langle M^2\rangle - \langle M\rangle^2)/V`;
+- ``energy`` :math:`E = \frac1d\sum_\mu G(\hat\mu) = \langle e\rangle - (\langle M\rangle/V)^2`;
+- ``action_density`` :math:`\langle S\rangle/V`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpcflow.analysis.gamma import GammaResult, gamma_method
+
+__all__ = ["OBSERVABLES", "phi4_observables"]
+
+OBSERVABLES = ("abs_magnetization", "magnetization", "susceptibility", "energy", "action_density")
+
+
+def phi4_observables(m: np.ndarray, e: np.ndarray, s: np.ndarray, volume: int) -> dict[str, GammaResult]:
+    """Gamma-method results for :data:`OBSERVABLES`, treating the rows as replicas."""
+    v = float(volume)
+    return {
+        "abs_magnetization": gamma_method(np.abs(m) / v),
+        "magnetization": gamma_method(m / v),
+        "susceptibility": gamma_method(np.stack([m, m * m], -1), lambda a: (a[1] - a[0] ** 2) / v),
+        "energy": gamma_method(np.stack([e, m], -1), lambda a: a[0] - (a[1] / v) ** 2),
+        "action_density": gamma_method(s / v),
+    }

@@ -1,0 +1,85 @@
+"""The ``hpcflow`` command.
+
+``hpcflow sample CARD.toml``   run (or resume) the sampler of a run card
+``hpcflow analyze RUN_DIR``    Gamma-method analysis and report of a run directory
+``hpcflow run CARD.toml``      sample, then analyze; prints where the report is
+
+Bad input exits with status 2 and one line per problem; a run stopped by SIGTERM/SIGINT
+checkpoints and exits with 128 + the signal number (rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from hpcflow import __version__
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpcflow", description="Machine learning for lattice field theory at scale.")
+    p.add_argument("--version", action="version", version=f"hpcflow {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("sample", help="run or resume the sampler of a run card")
+    s.add_argument("card", type=Path, help="TOML run card")
+    a = sub.add_parser("analyze", help="analyse a run directory and write its report")
+    a.add_argument("run_dir", type=Path, help="run directory (holds configs.h5)")
+    r = sub.add_parser("run", help="sample, then analyze; prints the report path")
+    r.add_argument("card", type=Path, help="TOML run card")
+    return p
+
+
+def _sample(card_path: Path, progress: bool) -> Path:
+    from hpcflow.workflow.runcard import load_runcard
+    from hpcflow.workflow.sample import sample
+
+    card = load_runcard(card_path)
+    path = sample(card, progress=progress)
+    print(f"configurations: {path}")
+    return card.run_dir
+
+
+def _analyze(run_dir: Path) -> None:
+    from hpcflow.workflow.analyze import analyze
+
+    report = analyze(run_dir)
+    print((report / "report.md").read_text(encoding="utf-8"))
+    print(f"report: {report}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hpcflow`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from hpcflow.workflow.analyze import AnalysisError
+    from hpcflow.workflow.runcard import RunCardError
+    from hpcflow.workflow.sample import Interrupted
+
+    progress = not args.no_progress
+    try:
+        if args.command == "sample":
+            _sample(args.card, progress)
+        elif args.command == "analyze":
+            _analyze(args.run_dir)
+        elif args.command == "run":
+            _analyze(_sample(args.card, progress))
+    except (RunCardError, AnalysisError) as err:
+        problems = err.problems if isinstance(err, RunCardError) else [str(err)]
+        source = f"{err.source}: " if isinstance(err, RunCardError) else ""
+        for line in problems:
+            print(f"hpcflow: error: {source}{line}", file=sys.stderr)
+        return 2
+    except Interrupted as err:
+        print(f"hpcflow: {err}", file=sys.stderr)
+        return 128 + err.signum
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

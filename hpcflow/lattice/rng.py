@@ -1,0 +1,68 @@
+"""Independent random-number streams per Markov chain.
+
+Every run has one integer seed. Chain ``c`` gets its own ``torch.Generator`` seeded from
+``numpy.random.SeedSequence(seed, spawn_key=(c,))``: streams depend on the chain index only, not
+on how chains are batched or distributed over ranks, so a chain's history is the same whichever
+process owns it, and a checkpoint of the generator states makes a restarted run bitwise identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["ChainRNG", "chain_seed"]
+
+
+def chain_seed(seed: int, chain: int) -> int:
+    """64-bit seed of chain ``chain`` derived from the run seed (``SeedSequence`` spawn key)."""
+    state = np.random.SeedSequence(seed, spawn_key=(chain,)).generate_state(2, np.uint32)
+    return int(state[0]) | (int(state[1]) << 32)
+
+
+class ChainRNG:
+    """One CPU ``torch.Generator`` per chain; draws are stacked along the batch axis.
+
+    Arguments:
+        seed: the run seed (``>= 0``).
+        chains: global indices of the chains held here (e.g. ``range(B)``).
+    """
+
+    def __init__(self, seed: int, chains: range | list[int]) -> None:
+        self.chains = list(chains)
+        self.generators = []
+        for c in self.chains:
+            g = torch.Generator(device="cpu")
+            g.manual_seed(chain_seed(seed, c))
+            self.generators.append(g)
+
+    def __len__(self) -> int:
+        return len(self.chains)
+
+    def normal(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> Tensor:
+        """Standard normal draws of shape ``(B, *shape)``, row ``b`` from chain ``b``'s stream."""
+        out = torch.empty((len(self), *shape), dtype=dtype)
+        for row, g in zip(out, self.generators):
+            torch.randn(shape, generator=g, dtype=dtype, out=row)
+        return out
+
+    def uniform(self, dtype: torch.dtype = torch.float64) -> Tensor:
+        """One uniform draw in ``[0, 1)`` per chain, shape ``(B,)``."""
+        out = torch.empty(len(self), dtype=dtype)
+        for i, g in enumerate(self.generators):
+            out[i : i + 1].uniform_(generator=g)
+        return out
+
+    def get_state(self) -> list[Tensor]:
+        """Generator states (one byte tensor per chain) for a checkpoint."""
+        return [g.get_state() for g in self.generators]
+
+    def set_state(self, states: list[Tensor]) -> None:
+        """Restore states saved by :meth:`get_state`; the chain count must match."""
+        if len(states) != len(self.generators):
+            raise ValueError(
+                f"checkpoint holds RNG states of {len(states)} chains, this run has {len(self)}"
+            )
+        for g, s in zip(self.generators, states):
+            g.set_state(s)

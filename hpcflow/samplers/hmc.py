@@ -1,0 +1,126 @@
+r"""Hybrid Monte Carlo for a batch of independent chains in one tensor.
+
+One trajectory: draw :math:`\pi \sim N(0, 1)`, integrate Hamilton's equations for
+:math:`H = \frac12\sum_x \pi_x^2 + S(\phi)` over a time ``tau`` in ``n_steps`` steps, accept the
+end point per chain with probability :math:`\min(1, e^{-\delta H})`. Every chain draws from its
+own stream (:class:`~hpcflow.lattice.rng.ChainRNG`), so a chain's history does not depend on the
+batch it runs in. Fields are float64 by default.
+
+References:
+    | Duane, Kennedy, Pendleton, Roweth, Phys. Lett. B 195 (1987) 216
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from hpcflow.lattice.rng import ChainRNG
+from hpcflow.samplers.integrators import Integrator
+from hpcflow.theories.action import Action
+
+__all__ = ["HMC", "HMCState", "StepInfo", "StepSizeTuner"]
+
+
+@dataclass(frozen=True)
+class HMCState:
+    """Chain state: fields ``phi`` ``(B, *L)`` and the cached action ``S[phi]`` ``(B,)``."""
+
+    phi: Tensor
+    action: Tensor
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Per-chain outcome of one trajectory: ``dH = H_end - H_start`` and acceptance, ``(B,)``."""
+
+    dH: Tensor
+    accepted: Tensor
+
+
+class HMC:
+    """HMC sampler over a batch of chains.
+
+    Arguments:
+        action: the target action (``S`` and its force).
+        integrator: a molecular-dynamics integrator (:mod:`hpcflow.samplers.integrators`).
+        tau: trajectory length.
+        n_steps: integration steps per trajectory (``eps = tau / n_steps``); may be retuned.
+        rng: per-chain random streams (momenta and accept/reject draws).
+    """
+
+    def __init__(self, action: Action, integrator: Integrator, *, tau: float, n_steps: int, rng: ChainRNG) -> None:
+        if tau <= 0 or n_steps < 1:
+            raise ValueError(f"tau = {tau}, n_steps = {n_steps}: need tau > 0 and n_steps >= 1")
+        self.action = action
+        self.integrator = integrator
+        self.tau = tau
+        self.n_steps = n_steps
+        self.rng = rng
+
+    @property
+    def eps(self) -> float:
+        """Step size ``tau / n_steps``."""
+        return self.tau / self.n_steps
+
+    def init(self, phi: Tensor) -> HMCState:
+        """Initial state of the chains at ``phi``."""
+        return HMCState(phi=phi, action=self.action(phi))
+
+    def hamiltonian(self, phi: Tensor, pi: Tensor, action: Tensor | None = None) -> Tensor:
+        r""":math:`H = \frac12\sum_x\pi_x^2 + S(\phi)` per chain."""
+        s = self.action(phi) if action is None else action
+        return 0.5 * (pi * pi).flatten(1).sum(1) + s
+
+    def trajectory(self, phi: Tensor, pi: Tensor) -> tuple[Tensor, Tensor]:
+        """The deterministic molecular-dynamics map over time ``tau``."""
+        return self.integrator(phi, pi, self.action.force, self.eps, self.n_steps)
+
+    def step(self, state: HMCState) -> tuple[HMCState, StepInfo]:
+        """One HMC trajectory with a Metropolis test per chain."""
+        pi = self.rng.normal(tuple(state.phi.shape[1:]), dtype=state.phi.dtype)
+        h_start = self.hamiltonian(state.phi, pi, state.action)
+        phi_new, pi_new = self.trajectory(state.phi, pi)
+        action_new = self.action(phi_new)
+        dH = self.hamiltonian(phi_new, pi_new, action_new) - h_start
+        u = self.rng.uniform(dtype=dH.dtype)
+        # u < exp(-dH) written as log u < -dH; a NaN dH is rejected, never accepted.
+        accepted = torch.log(u) < -dH
+        mask = accepted.view(-1, *([1] * (state.phi.dim() - 1)))
+        new = HMCState(
+            phi=torch.where(mask, phi_new, state.phi),
+            action=torch.where(accepted, action_new, state.action),
+        )
+        return new, StepInfo(dH=dH, accepted=accepted)
+
+
+@dataclass
+class StepSizeTuner:
+    r"""Tunes ``n_steps`` at fixed ``tau`` towards a target acceptance (thermalization only).
+
+    Robbins-Monro on :math:`\log n`: :math:`\log n \mathrel{+}= g_k (a^* - \bar a_k)`,
+    :math:`g_k = 0.5/\sqrt{k+1}`, with :math:`\bar a_k` the chain average of
+    :math:`\min(1, e^{-\delta H})` of trajectory ``k``. Keeping ``tau`` fixed keeps the
+    autocorrelation in units of trajectories comparable while the cost per trajectory adapts.
+    """
+
+    target: float
+    log_n: float
+    updates: int = 0
+
+    def update(self, info: StepInfo) -> int:
+        """Feed one trajectory's outcome; returns the new ``n_steps``."""
+        prob = torch.clamp(torch.exp(-info.dH), max=1.0)
+        acc = torch.where(info.dH.isnan(), 0.0, prob).mean().item()  # NaN counts as rejected
+        self.log_n += 0.5 / math.sqrt(self.updates + 1) * (self.target - acc)
+        self.log_n = min(max(self.log_n, 0.0), math.log(10_000))
+        self.updates += 1
+        return self.n_steps
+
+    @property
+    def n_steps(self) -> int:
+        """Current number of steps, ``round(exp(log_n))``, at least 1."""
+        return max(1, round(math.exp(self.log_n)))

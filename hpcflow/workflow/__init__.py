@@ -1,0 +1,5 @@
+"""Run cards and the stages of a run (sample, analyze)."""
+
+from hpcflow.workflow.runcard import RunCard, RunCardError, load_runcard, validate_runcard
+
+__all__ = sorted(["RunCard", "RunCardError", "load_runcard", "validate_runcard"])

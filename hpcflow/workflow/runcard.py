@@ -1,0 +1,313 @@
+"""TOML run cards: parsed, validated as a whole, normalized (defaults filled in).
+
+A run card describes one run: ``[theory]``, ``[sampler]``, ``[output]`` and optionally
+``[analysis]``. Every problem is collected into one :class:`RunCardError`, one line each,
+naming the file, the key, the value given and what is allowed. Physics couplings and stopping
+criteria have no defaults on purpose; harmless knobs do.
+
+Example card::
+
+    [theory]
+    name = "phi4"
+    shape = [8, 8]
+    beta = 0.576            # or m2 = ..., lamA = ... (the form of Albergo et al.)
+    lam = 0.5
+
+    [sampler]
+    kind = "hmc"
+    chains = 8
+    trajectories = 1000
+    thermalization = 100
+    tau = 1.0
+    steps = 10
+    seed = 1
+
+    [output]
+    dir = "runs/example"
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpcflow.theories.phi4 import Phi4Action
+
+__all__ = ["RunCard", "RunCardError", "load_runcard", "validate_runcard"]
+
+
+class RunCardError(ValueError):
+    """Every problem of a run card, one line each."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {p}" for p in problems]
+        head = f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {source}"
+        super().__init__("\n  ".join([head, *lines]) if len(problems) > 1 else lines[0])
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a section: its type, bounds, choices and default (``required`` if none)."""
+
+    kind: str  # "int", "float", "str", "int_list"
+    required: bool = True
+    default: Any = None
+    minimum: float | None = None
+    exclusive_min: bool = False
+    maximum: float | None = None
+    exclusive_max: bool = False
+    choices: tuple[str, ...] = ()
+    hint: str = ""
+
+
+INT_MAX = 2**63 - 1
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "theory": {
+        "name": Field("str", choices=("phi4",)),
+        "shape": Field("int_list", minimum=2, hint="e.g. shape = [8, 8]"),
+        "beta": Field("float", required=False),
+        "lam": Field("float", required=False, minimum=0.0),
+        "m2": Field("float", required=False),
+        "lamA": Field("float", required=False, minimum=0.0),
+    },
+    "sampler": {
+        "kind": Field("str", choices=("hmc",)),
+        "chains": Field("int", minimum=1),
+        "trajectories": Field("int", minimum=1),
+        "thermalization": Field("int", minimum=0),
+        "tau": Field("float", minimum=0.0, exclusive_min=True),
+        "steps": Field("int", minimum=1),
+        "seed": Field("int", minimum=0, maximum=INT_MAX),
+        "integrator": Field("str", required=False, default="leapfrog", choices=("leapfrog", "omelyan")),
+        "measure_every": Field("int", required=False, default=1, minimum=1),
+        "target_acceptance": Field(
+            "float", required=False, minimum=0.0, exclusive_min=True, maximum=1.0, exclusive_max=True
+        ),
+    },
+    "output": {
+        "dir": Field("str", required=False),
+        "checkpoint_every": Field("int", required=False, default=100, minimum=1),
+    },
+    "analysis": {
+        "t_min": Field("int", required=False, default=1, minimum=1),
+    },
+}
+REQUIRED_SECTIONS = ("theory", "sampler")
+
+
+@dataclass(frozen=True)
+class RunCard:
+    """A validated run card: ``data`` holds every section with defaults filled in."""
+
+    source: str
+    data: dict[str, dict[str, Any]]
+    text: str = field(default="", compare=False)
+
+    @property
+    def theory(self) -> dict[str, Any]:
+        return self.data["theory"]
+
+    @property
+    def sampler(self) -> dict[str, Any]:
+        return self.data["sampler"]
+
+    @property
+    def output(self) -> dict[str, Any]:
+        return self.data["output"]
+
+    @property
+    def analysis(self) -> dict[str, Any]:
+        return self.data["analysis"]
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory (``[output].dir``, else derived from the physics parameters)."""
+        return Path(self.output["dir"])
+
+    def action(self) -> Phi4Action:
+        """The action described by ``[theory]``."""
+        return Phi4Action(beta=self.theory["beta"], lam=self.theory["lam"])
+
+    def canonical(self) -> str:
+        """Canonical JSON of the normalized card: equal for equal runs."""
+        return json.dumps(self.data, sort_keys=True)
+
+
+def _describe(f: Field) -> str:
+    if f.choices:
+        return " or ".join(repr(c) for c in f.choices)
+    kind = {"int": "an integer", "float": "a number", "str": "a string", "int_list": "a list of integers"}[f.kind]
+    bounds = []
+    if f.minimum is not None:
+        bounds.append(f"{'>' if f.exclusive_min else '>='} {f.minimum:g}")
+    if f.maximum is not None:
+        bounds.append(f"{'<' if f.exclusive_max else '<='} {f.maximum:g}")
+    return kind + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _in_bounds(x: float, f: Field) -> bool:
+    if f.minimum is not None and (x <= f.minimum if f.exclusive_min else x < f.minimum):
+        return False
+    if f.maximum is not None and (x >= f.maximum if f.exclusive_max else x > f.maximum):
+        return False
+    return True
+
+
+def _check(value: Any, f: Field) -> tuple[Any, bool]:
+    """``(normalized value, ok)``."""
+    if f.kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool) and _in_bounds(value, f)
+        return value, ok
+    if f.kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return (float(value), ok and _in_bounds(float(value), f)) if ok else (value, False)
+    if f.kind == "str":
+        ok = isinstance(value, str) and (not f.choices or value in f.choices)
+        return value, ok
+    ok = (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(isinstance(v, int) and not isinstance(v, bool) and _in_bounds(v, f) for v in value)
+    )
+    return value, ok
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_writable(path: Path) -> str | None:
+    """Why ``path`` cannot serve as an output directory, or ``None``."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def _theory_checks(t: dict[str, Any], problems: list[str]) -> None:
+    has_b = "beta" in t or "lam" in t
+    has_a = "m2" in t or "lamA" in t
+    if has_b and has_a:
+        problems.append("[theory]: give either beta and lam, or m2 and lamA, not both")
+        return
+    if has_a:
+        if "m2" not in t or "lamA" not in t:
+            problems.append("[theory]: the (m2, lamA) form needs both m2 and lamA")
+            return
+        try:
+            action = Phi4Action.from_m2_lam(t["m2"], t["lamA"])
+        except ValueError as err:
+            problems.append(f"[theory].m2 = {t['m2']}: {err}")
+            return
+        t["beta"], t["lam"] = action.beta, action.lam
+    elif "beta" not in t or "lam" not in t:
+        problems.append('[theory]: missing required key "beta" and/or "lam" (e.g. beta = 0.576, lam = 0.5)')
+        return
+    d = len(t.get("shape", [0, 0]))
+    if t["lam"] == 0 and not abs(t["beta"]) < 1.0 / d:
+        problems.append(
+            f"[theory].beta = {t['beta']}: with lam = 0 the free theory in d = {d} is stable only for "
+            f"|beta| < 1/d = {1.0 / d:g}"
+        )
+
+
+def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str = "") -> RunCard:
+    """Validate and normalize a parsed run card; raises :class:`RunCardError` listing every problem."""
+    problems: list[str] = []
+    data: dict[str, dict[str, Any]] = {}
+    for section in raw:
+        if section not in SCHEMA:
+            problems.append(
+                f"[{section}]: unknown section; expected one of {', '.join(SCHEMA)}{_suggest(section, list(SCHEMA))}"
+            )
+    for section, fields in SCHEMA.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            problems.append(f"{section} = {given!r}: must be a [{section}] table")
+            continue
+        if section not in raw and section in REQUIRED_SECTIONS:
+            problems.append(f"[{section}]: missing required section")
+            continue
+        out: dict[str, Any] = {}
+        for key, value in given.items():
+            if key not in fields:
+                problems.append(
+                    f"[{section}].{key}: unknown key; allowed: {', '.join(fields)}{_suggest(key, list(fields))}"
+                )
+                continue
+            norm, ok = _check(value, fields[key])
+            if ok:
+                out[key] = norm
+            else:
+                problems.append(f"[{section}].{key} = {value!r}: expected {_describe(fields[key])}")
+        for key, f in fields.items():
+            if key in out or key in given:
+                continue
+            if f.required:
+                hint = f" ({f.hint})" if f.hint else ""
+                problems.append(f'[{section}]: missing required key "{key}"{hint}')
+            elif f.default is not None:
+                out[key] = f.default
+        data[section] = out
+    theory, sampler, output = data.get("theory", {}), data.get("sampler", {}), data.get("output", {})
+    if "shape" in theory and not 1 <= len(theory["shape"]) <= 4:
+        problems.append(f"[theory].shape = {theory['shape']}: expected 1 to 4 extents")
+    coupling_problem = any(p.startswith(f"[theory].{k} =") for p in problems for k in ("beta", "lam", "m2", "lamA"))
+    if theory and not coupling_problem:
+        _theory_checks(theory, problems)
+    for key in ("m2", "lamA"):
+        theory.pop(key, None)
+    if "trajectories" in sampler and "measure_every" in sampler and sampler["trajectories"] % sampler["measure_every"]:
+        problems.append(
+            f"[sampler].trajectories = {sampler['trajectories']}: must be a multiple of "
+            f"measure_every = {sampler['measure_every']}"
+        )
+    if "shape" in theory and "analysis" in data and data["analysis"].get("t_min", 1) >= theory["shape"][0] // 2:
+        problems.append(
+            f"[analysis].t_min = {data['analysis']['t_min']}: must be < L0/2 = {theory['shape'][0] // 2}"
+        )
+    if "dir" not in output and not problems:
+        output["dir"] = str(Path("runs") / default_run_name(theory, sampler))
+    if "dir" in output:
+        why = _check_writable(Path(output["dir"]))
+        if why:
+            problems.append(f"[output].dir = {output['dir']!r}: cannot write there ({why})")
+    if problems:
+        raise RunCardError(source, problems)
+    return RunCard(source=source, data=data, text=text)
+
+
+def default_run_name(theory: dict[str, Any], sampler: dict[str, Any]) -> str:
+    """Run directory name from the physics parameters, e.g. ``phi4_8x8_b0.576_l0.5_hmc_s1``."""
+    shape = "x".join(str(n) for n in theory["shape"])
+    return f"{theory['name']}_{shape}_b{theory['beta']:.6g}_l{theory['lam']:.6g}_{sampler['kind']}_s{sampler['seed']}"
+
+
+def load_runcard(path: Path | str) -> RunCard:
+    """Read and validate a TOML run card file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise RunCardError(str(path), [f"cannot read the run card ({err.strerror})"]) from err
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise RunCardError(str(path), [f"not valid TOML: {err}"]) from err
+    return validate_runcard(raw, source=str(path), text=text)

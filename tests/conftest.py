@@ -1,0 +1,97 @@
+"""Shared fixtures: device/dtype options, a fixed seed per test, markers, run-card helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu", help="torch device for tests that honour it (default cpu)")
+    parser.addoption("--dtype", default="float64", choices=("float32", "float64"), help="default float dtype")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, text in {
+        "gpu": "needs a CUDA GPU (skipped without one)",
+        "mpi": "spawns mpiexec with several ranks",
+        "slurm": "needs the local Slurm that the fixtures start",
+        "slow": "takes more than a few seconds",
+    }.items():
+        config.addinivalue_line("markers", f"{marker}: {text}")
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> torch.device:
+    return torch.device(request.config.getoption("--device"))
+
+
+@pytest.fixture
+def dtype(request: pytest.FixtureRequest) -> torch.dtype:
+    return getattr(torch, request.config.getoption("--dtype"))
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seed() -> None:
+    """Every test starts from the same global RNG state (seed 0) and leaves others untouched."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        yield
+
+
+CARD = """\
+[theory]
+name = "phi4"
+shape = {shape}
+beta = {beta}
+lam = {lam}
+
+[sampler]
+kind = "hmc"
+chains = {chains}
+trajectories = {trajectories}
+thermalization = {thermalization}
+tau = 1.0
+steps = {steps}
+seed = {seed}
+
+[output]
+dir = "{dir}"
+checkpoint_every = {checkpoint_every}
+"""
+
+
+@pytest.fixture
+def write_card(tmp_path: Path):
+    """Write a run card into ``tmp_path``; keyword arguments override the defaults."""
+
+    def write(name: str = "card.toml", extra: str = "", **kw: object) -> Path:
+        values = dict(
+            shape=[6, 6], beta=0.5, lam=0.5, chains=4, trajectories=40, thermalization=10,
+            steps=8, seed=7, dir=str(tmp_path / "run"), checkpoint_every=10,
+        )
+        values.update(kw)
+        path = tmp_path / name
+        path.write_text(CARD.format(**values) + textwrap.dedent(extra))
+        return path
+
+    return write
+
+
+def hpcflow_cmd(*args: str) -> list[str]:
+    """Command line that runs the CLI of this checkout with this interpreter."""
+    return [sys.executable, "-m", "hpcflow.cli", *args]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env

@@ -1,0 +1,139 @@
+"""The hpcflow command end to end: run and report, kill -9 and SIGTERM then resume."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import cli_env, hpcflow_cmd
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(hpcflow_cmd("--no-progress", *args), env=cli_env(), capture_output=True, text=True, timeout=600)
+
+
+def _h5_content(path: Path) -> dict[str, object]:
+    out: dict[str, object] = {}
+    with h5py.File(path) as f:
+        out.update({f"@{k}": f.attrs[k] for k in f.attrs})
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _assert_same_file(a: Path, b: Path) -> None:
+    ca, cb = _h5_content(a), _h5_content(b)
+    assert ca.keys() == cb.keys()
+    for key in ca:
+        va, vb = ca[key], cb[key]
+        if isinstance(va, np.ndarray):
+            np.testing.assert_array_equal(va, vb, err_msg=key)
+        else:
+            assert va == vb, key
+
+
+def test_help_lists_the_commands() -> None:
+    res = _run("--help")
+    assert res.returncode == 0
+    for command in ("sample", "analyze", "run"):
+        assert command in res.stdout
+
+
+def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
+    card = write_card(shape=[8, 8], beta=0.576, trajectories=200, thermalization=50, checkpoint_every=50)
+    res = _run("run", str(card))
+    assert res.returncode == 0, res.stderr
+    run = tmp_path / "run"
+    assert f"report: {run / 'report'}" in res.stdout
+    summary = json.loads((run / "report" / "analysis.json").read_text())
+    assert summary["measurements"] == 200 and summary["chains"] == 4 and summary["complete"]
+    for name in ("abs_magnetization", "susceptibility", "energy"):
+        r = summary["observables"][name]
+        assert np.isfinite(r["value"]) and r["error"] > 0 and r["tau_int"] > 0
+        assert len(summary["per_chain"][name]) == 4
+    assert summary["correlator"]["fit"]["xi"]["value"] > 0
+    for png in ("history.png", "autocorrelation.png", "correlator.png"):
+        assert (run / "report" / png).stat().st_size > 10_000
+    with h5py.File(run / "configs.h5") as f:
+        assert f["phi"].shape == (4, 200, 8, 8)
+        assert f.attrs["complete"] and 0.0 < f.attrs["acceptance"] <= 1.0
+        assert "[sampler]" in f.attrs["run_card"] and f.attrs["seed"] == 7
+        assert json.loads(f.attrs["provenance"])["torch"]
+    again = _run("sample", str(card))  # a finished run is not redone
+    assert again.returncode == 0 and (run / "configs.h5").stat().st_size > 0
+
+
+def _wait_for_checkpoint(run: Path, beyond: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        steps = [int(p.name) for p in (run / "checkpoints").glob("[0-9]*")] if (run / "checkpoints").is_dir() else []
+        if steps and max(steps) > beyond:
+            return
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.01)
+    raise TimeoutError("no checkpoint appeared")
+
+
+KILL_CARD = dict(shape=[8, 8], beta=0.576, chains=4, trajectories=3000, thermalization=60, steps=6, checkpoint_every=25)
+KILL_EXTRA = "\n[analysis]\nt_min = 1\n"
+
+
+def _reference(write_card, tmp_path: Path) -> tuple[Path, Path]:
+    card = write_card(**KILL_CARD)
+    text = card.read_text().replace("seed = 7", "seed = 7\nmeasure_every = 2\ntarget_acceptance = 0.8")
+    card.write_text(text + KILL_EXTRA)
+    assert _run("sample", str(card)).returncode == 0
+    reference = tmp_path / "reference"
+    shutil.move(tmp_path / "run", reference)
+    return card, reference
+
+
+def test_kill_9_at_random_moments_then_resume_gives_identical_data(write_card, tmp_path: Path) -> None:
+    card, reference = _reference(write_card, tmp_path)
+    run = tmp_path / "run"
+    rng = random.Random(1)
+    beyond = 0
+    for attempt in range(3):
+        proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_checkpoint(run, beyond, proc)
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        beyond = max(int(p.name) for p in (run / "checkpoints").glob("[0-9]*"))
+        assert beyond < 3060, "the run finished before the kill"
+    res = _run("sample", str(card))
+    assert res.returncode == 0, res.stderr
+    _assert_same_file(reference / "configs.h5", run / "configs.h5")
+
+
+def test_sigterm_checkpoints_and_exits_then_resumes(write_card, tmp_path: Path) -> None:
+    card, reference = _reference(write_card, tmp_path)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(run, 100, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "rerun to resume" in err
+    with h5py.File(run / "configs.h5") as f:
+        assert not f.attrs["complete"]
+    res = _run("sample", str(card))
+    assert res.returncode == 0, res.stderr
+    _assert_same_file(reference / "configs.h5", run / "configs.h5")
+
+
+def test_analyze_refuses_a_directory_without_data(tmp_path: Path) -> None:
+    res = _run("analyze", str(tmp_path))
+    assert res.returncode == 2 and "no configs.h5 here" in res.stderr
