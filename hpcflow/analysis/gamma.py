@@ -149,7 +149,7 @@ def gamma_method(data: np.ndarray, f: Derived | None = None, s: float = 1.5) -> 
     c_f = gamma[0] + 2.0 * gamma[1 : window + 1].sum()
     gamma = gamma + c_f / n  # Wolff's bias correction of Gamma(t)
     c_f = gamma[0] + 2.0 * gamma[1 : window + 1].sum()
-    tau = c_f / (2.0 * gamma[0])
+    tau = float(c_f / (2.0 * gamma[0]))
     return GammaResult(
         value=value,
         error=math.sqrt(max(c_f, 0.0) / n),

@@ -32,11 +32,12 @@ class Leapfrog:
     force_evaluations_per_step: ClassVar[int] = 1
 
     def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
-        pi = pi - 0.5 * eps * force(phi)
+        phi, pi = phi.clone(), pi.clone()  # updated in place below; the inputs stay intact
+        pi.add_(force(phi), alpha=-0.5 * eps)
         for step in range(n):
-            phi = phi + eps * pi
+            phi.add_(pi, alpha=eps)
             kick = eps if step < n - 1 else 0.5 * eps
-            pi = pi - kick * force(phi)
+            pi.add_(force(phi), alpha=-kick)
         return phi, pi
 
 
@@ -58,13 +59,14 @@ class Omelyan:
 
     def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
         lam = self.lam
-        pi = pi - lam * eps * force(phi)
+        phi, pi = phi.clone(), pi.clone()  # updated in place below; the inputs stay intact
+        pi.add_(force(phi), alpha=-lam * eps)
         for step in range(n):
-            phi = phi + 0.5 * eps * pi
-            pi = pi - (1.0 - 2.0 * lam) * eps * force(phi)
-            phi = phi + 0.5 * eps * pi
+            phi.add_(pi, alpha=0.5 * eps)
+            pi.add_(force(phi), alpha=-(1.0 - 2.0 * lam) * eps)
+            phi.add_(pi, alpha=0.5 * eps)
             kick = 2.0 * lam * eps if step < n - 1 else lam * eps
-            pi = pi - kick * force(phi)
+            pi.add_(force(phi), alpha=-kick)
         return phi, pi
 
 

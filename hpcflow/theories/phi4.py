@@ -73,9 +73,15 @@ class Phi4Action:
     def force(self, phi: Tensor) -> Tensor:
         r""":math:`\partial S/\partial\phi_x = -\beta \sum_\mu (\phi_{x+\mu} + \phi_{x-\mu})
         + 2\phi_x + 4\lambda\phi_x(\phi_x^2 - 1)`."""
-        d = phi.dim() - 1
-        neighbours = sum(shift(phi, mu, +1) + shift(phi, mu, -1) for mu in range(d))
-        return -self.beta * neighbours + 2.0 * phi + 4.0 * self.lam * phi * (phi * phi - 1.0)
+        neighbours = shift(phi, 0, +1)
+        neighbours += shift(phi, 0, -1)
+        for mu in range(1, phi.dim() - 1):
+            neighbours += shift(phi, mu, +1)
+            neighbours += shift(phi, mu, -1)
+        # in place, to keep temporaries (and memory traffic) few on large batches
+        local = phi * phi
+        local.sub_(1.0).mul_(4.0 * self.lam).add_(2.0).mul_(phi)
+        return local.add_(neighbours, alpha=-self.beta)
 
     @classmethod
     def from_m2_lam(cls, m2: float, lam_a: float) -> Phi4Action:
