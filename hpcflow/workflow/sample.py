@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +183,10 @@ def sample(card: RunCard, progress: bool = True) -> Path:
         for name, rows in starts.items():
             store.truncate(name, rows)
         buffer = _Buffer()
-        bar = tqdm(total=total, initial=start, desc=f"hmc {run_dir.name}", disable=not progress, unit="traj")
+        bar = tqdm(
+            total=total, initial=start, desc=f"hmc {run_dir.name}", unit="traj", mininterval=1.0,
+            disable=not (progress and sys.stderr.isatty()),
+        )
         traj = start
         t0 = time.perf_counter()
         while traj < total:

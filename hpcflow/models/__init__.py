@@ -1,0 +1,1 @@
+"""Machine-learned models: normalizing flows (``flows``)."""

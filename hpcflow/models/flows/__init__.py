@@ -1,0 +1,25 @@
+"""Normalizing flows for scalar fields: coupling layers on checkerboard masks, CNN conditioners."""
+
+from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
+from hpcflow.models.flows.flow import LAYERS, Flow, FlowSpec, build_flow
+from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
+from hpcflow.models.flows.prior import NormalPrior
+from hpcflow.models.flows.spline import SplineCoupling, rational_quadratic_spline
+
+__all__ = sorted(
+    [
+        "AffineCoupling",
+        "CouplingLayer",
+        "Flow",
+        "FlowSpec",
+        "GlobalRescaling",
+        "LAYERS",
+        "NormalPrior",
+        "SplineCoupling",
+        "build_flow",
+        "effective_sample_size",
+        "imh_acceptance",
+        "rational_quadratic_spline",
+        "reverse_kl",
+    ]
+)

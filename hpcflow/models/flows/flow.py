@@ -1,0 +1,115 @@
+r"""Flows composed of coupling layers, built from a run-card description.
+
+:math:`\phi = f(z)`, :math:`z \sim r`, :math:`\log q(\phi) = \log r(z) - \log|\det \partial f/\partial z|`.
+Layers alternate checkerboard parity; an optional global rescaling comes last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
+from hpcflow.models.flows.prior import NormalPrior
+from hpcflow.models.flows.spline import SplineCoupling
+
+__all__ = ["LAYERS", "Flow", "FlowSpec", "build_flow"]
+
+LAYERS: dict[str, type[CouplingLayer]] = {"affine": AffineCoupling, "spline": SplineCoupling}
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """Architecture of a flow (the ``[model]`` section of a run card).
+
+    Attributes:
+        coupling: one kind (a key of :data:`LAYERS`) for every layer, or one per layer.
+        layers: number of coupling layers (parity alternates, starting with 0).
+        hidden: hidden channels of each conditioner.
+        kernel: conditioner kernel size (odd).
+        activation: conditioner activation.
+        equivariant: exact Z2 equivariance.
+        rescaling: a learned global rescaling after the couplings.
+        bins, bound: spline bins and interval half-width.
+    """
+
+    coupling: str | tuple[str, ...]
+    layers: int
+    hidden: tuple[int, ...]
+    kernel: int
+    activation: str = "leaky_relu"
+    equivariant: bool = True
+    rescaling: bool = False
+    bins: int = 8
+    bound: float = 5.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def kinds(self) -> list[str]:
+        """Kind of each coupling layer."""
+        if isinstance(self.coupling, str):
+            return [self.coupling] * self.layers
+        return list(self.coupling)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        out["coupling"] = self.coupling if isinstance(self.coupling, str) else list(self.coupling)
+        out["hidden"] = list(self.hidden)
+        return out
+
+
+class Flow(nn.Module):
+    """A normalizing flow :math:`z \\mapsto \\phi` with a Gaussian prior."""
+
+    def __init__(self, layers: list[nn.Module], spec: FlowSpec) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.spec = spec
+        self.prior = NormalPrior()
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """``(phi, log|det df/dz|)``."""
+        logdet = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
+        for layer in self.layers:
+            z, ld = layer(z)
+            logdet = logdet + ld
+        return z, logdet
+
+    def inverse(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        """``(z, log|det df^{-1}/dphi|)``."""
+        logdet = torch.zeros(phi.shape[0], dtype=phi.dtype, device=phi.device)
+        for layer in reversed(self.layers):
+            phi, ld = layer.inverse(phi)
+            logdet = logdet + ld
+        return phi, logdet
+
+    def push(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Fields and their model log-density: ``(phi, log q(phi))`` for latent ``z``."""
+        phi, logdet = self(z)
+        return phi, self.prior.log_prob(z) - logdet
+
+    def log_prob(self, phi: Tensor) -> Tensor:
+        """:math:`\\log q(\\phi) = \\log r(f^{-1}(\\phi)) + \\log|\\det \\partial f^{-1}/\\partial\\phi|`."""
+        z, logdet = self.inverse(phi)
+        return self.prior.log_prob(z) + logdet
+
+
+def build_flow(spec: FlowSpec) -> Flow:
+    """Instantiate the flow described by ``spec`` (float32 parameters; call ``.double()`` as needed)."""
+    kinds = spec.kinds()
+    if len(kinds) != spec.layers:
+        raise ValueError(f"coupling lists {len(kinds)} kinds for {spec.layers} layers")
+    layers: list[nn.Module] = []
+    for i, kind in enumerate(kinds):
+        if kind not in LAYERS:
+            raise ValueError(f"coupling = {kind!r}: expected one of {sorted(LAYERS)}")
+        kwargs: dict[str, Any] = dict(parity=i % 2, hidden=list(spec.hidden), kernel=spec.kernel,
+                                      equivariant=spec.equivariant, activation=spec.activation)
+        if kind == "spline":
+            kwargs.update(bins=spec.bins, bound=spec.bound)
+        layers.append(LAYERS[kind](**kwargs))
+    if spec.rescaling:
+        layers.append(GlobalRescaling())
+    return Flow(layers, spec)
