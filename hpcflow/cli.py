@@ -1,8 +1,9 @@
 """The ``hpcflow`` command.
 
-``hpcflow sample CARD.toml``   run (or resume) the sampler of a run card
+``hpcflow train CARD.toml``    train (or resume training) the flow of a run card
+``hpcflow sample CARD.toml``   run (or resume) the sampler of a run card (HMC or NMCMC)
 ``hpcflow analyze RUN_DIR``    Gamma-method analysis and report of a run directory
-``hpcflow run CARD.toml``      sample, then analyze; prints where the report is
+``hpcflow run CARD.toml``      train (if the card has [training]), sample, analyze; prints the report path
 
 Bad input exits with status 2 and one line per problem; a run stopped by SIGTERM/SIGINT
 checkpoints and exits with 128 + the signal number (rerun the same command to resume).
@@ -26,20 +27,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    t = sub.add_parser("train", help="train or resume training the flow of a run card")
+    t.add_argument("card", type=Path, help="TOML run card with [model] and [training]")
     s = sub.add_parser("sample", help="run or resume the sampler of a run card")
     s.add_argument("card", type=Path, help="TOML run card")
     a = sub.add_parser("analyze", help="analyse a run directory and write its report")
     a.add_argument("run_dir", type=Path, help="run directory (holds configs.h5)")
-    r = sub.add_parser("run", help="sample, then analyze; prints the report path")
+    r = sub.add_parser("run", help="train (if the card has [training]), sample, analyze; prints the report path")
     r.add_argument("card", type=Path, help="TOML run card")
     return p
 
 
-def _sample(card_path: Path, progress: bool) -> Path:
+def _train(card_path: Path, progress: bool) -> None:
+    from hpcflow.workflow.runcard import load_runcard
+    from hpcflow.workflow.train import train
+
+    print(f"trained flow: {train(load_runcard(card_path), progress=progress)}")
+
+
+def _sample(card_path: Path, progress: bool, train_first: bool = False) -> Path:
     from hpcflow.workflow.runcard import load_runcard
     from hpcflow.workflow.sample import sample
+    from hpcflow.workflow.train import train
 
     card = load_runcard(card_path)
+    if train_first and "training" in card.data:
+        print(f"trained flow: {train(card, progress=progress)}")
     path = sample(card, progress=progress)
     print(f"configurations: {path}")
     return card.run_dir
@@ -58,18 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from hpcflow.workflow.analyze import AnalysisError
+    from hpcflow.workflow.model_io import ModelError
     from hpcflow.workflow.runcard import RunCardError
-    from hpcflow.workflow.sample import Interrupted
+    from hpcflow.workflow.signals import Interrupted
+    from hpcflow.workflow.train import TrainingDiverged
 
     progress = not args.no_progress
     try:
-        if args.command == "sample":
+        if args.command == "train":
+            _train(args.card, progress)
+        elif args.command == "sample":
             _sample(args.card, progress)
         elif args.command == "analyze":
             _analyze(args.run_dir)
         elif args.command == "run":
-            _analyze(_sample(args.card, progress))
-    except (RunCardError, AnalysisError) as err:
+            _analyze(_sample(args.card, progress, train_first=True))
+    except (RunCardError, AnalysisError, ModelError) as err:
         problems = err.problems if isinstance(err, RunCardError) else [str(err)]
         source = f"{err.source}: " if isinstance(err, RunCardError) else ""
         for line in problems:
@@ -78,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as err:
         print(f"hpcflow: {err}", file=sys.stderr)
         return 128 + err.signum
+    except TrainingDiverged as err:
+        print(f"hpcflow: error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -126,7 +126,7 @@ def test_sigterm_checkpoints_and_exits_then_resumes(write_card, tmp_path: Path) 
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "rerun to resume" in err
+    assert "rerun the same command to resume" in err
     with h5py.File(run / "configs.h5") as f:
         assert not f.attrs["complete"]
     res = _run("sample", str(card))

@@ -145,7 +145,7 @@ def test_step_size_tuning_reaches_the_target_acceptance() -> None:
     tuner = StepSizeTuner(target=0.85, log_n=math.log(2))
     for _ in range(150):
         state, info = hmc.step(state)
-        hmc.n_steps = tuner.update(info)
+        hmc.n_steps = tuner.update(info.dH)
     accepted = []
     for _ in range(100):
         state, info = hmc.step(state)

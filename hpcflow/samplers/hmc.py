@@ -111,10 +111,10 @@ class StepSizeTuner:
     log_n: float
     updates: int = 0
 
-    def update(self, info: StepInfo) -> int:
-        """Feed one trajectory's outcome; returns the new ``n_steps``."""
-        prob = torch.clamp(torch.exp(-info.dH), max=1.0)
-        acc = torch.where(info.dH.isnan(), 0.0, prob).mean().item()  # NaN counts as rejected
+    def update(self, dH: Tensor) -> int:
+        """Feed one trajectory's energy violations ``(B,)``; returns the new ``n_steps``."""
+        prob = torch.clamp(torch.exp(-dH), max=1.0)
+        acc = torch.where(dH.isnan(), 0.0, prob).mean().item()  # NaN counts as rejected
         self.log_n += 0.5 / math.sqrt(self.updates + 1) * (self.target - acc)
         self.log_n = min(max(self.log_n, 0.0), math.log(10_000))
         self.updates += 1

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from hpcflow.analysis.correlators import analyze_correlator
 from hpcflow.analysis.gamma import gamma_method
@@ -19,6 +20,7 @@ from hpcflow.analysis.observables import phi4_observables
 from hpcflow.analysis.report import plot_autocorrelation, plot_correlator, plot_histories
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.store import ConfigStore
+from hpcflow.models.flows.loss import effective_sample_size
 from hpcflow.workflow.sample import STORE
 
 __all__ = ["AnalysisError", "analyze"]
@@ -35,10 +37,43 @@ def _read(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise AnalysisError(f"{run_dir}: no {STORE} here; run 'hpcflow sample CARD.toml' first")
     with ConfigStore(path) as store:
-        data = {name: store.read(name) for name in ("observables/M", "observables/e", "observables/action", "observables/C", "hmc/dH", "hmc/accepted")}
+        kind = str(store.attrs["sampler"])
+        data = {name.split("/")[-1]: store.read(name) for name in store.names if name != "phi"}
         data["card"] = json.loads(store.attrs["run_card_normalized"])
         data["complete"] = bool(store.attrs["complete"])
+        data["kind"] = kind
     return data
+
+
+def _sampler_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """Acceptance and the sampler's own diagnostics (``<exp(-dH)>`` for HMC, ESS for NMCMC)."""
+    out: dict[str, Any] = {"acceptance": float(data["accepted"].mean())}
+    if data["kind"] == "hmc":
+        out["exp_minus_dH"] = gamma_method(np.exp(-data["dH"])).to_dict()
+    else:
+        log_w = torch.from_numpy(data["log_w"]).flatten()
+        out["ess"] = effective_sample_size(log_w)
+        out["longest_rejection_run"] = int(_longest_rejection_run(data["accepted"]))
+    return out
+
+
+def _longest_rejection_run(accepted: np.ndarray) -> int:
+    """Longest stretch of consecutive rejections in any chain (a stuck chain shows here)."""
+    longest = 0
+    for row in accepted:
+        run = 0
+        for a in row:
+            run = 0 if a else run + 1
+            longest = max(longest, run)
+    return longest
+
+
+def _sampler_line(summary: dict[str, Any]) -> str:
+    if summary["sampler_kind"] == "hmc":
+        r = summary["exp_minus_dH"]
+        return f"HMC acceptance {summary['acceptance']:.4f}; <exp(-dH)> = {r['value']:.4f} +- {r['error']:.4f}"
+    return (f"NMCMC acceptance {summary['acceptance']:.4f}; ESS of the proposals {summary['ess']:.4f}; "
+            f"longest run of rejections {summary['longest_rejection_run']}")
 
 
 def _markdown(summary: dict[str, Any]) -> str:
@@ -49,8 +84,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         f"{summary['chains']} chains x {summary['measurements']} measurements"
         f"{'' if summary['complete'] else ' (run not complete)'}",
         "",
-        f"HMC acceptance {summary['acceptance']:.4f}; <exp(-dH)> = "
-        f"{summary['exp_minus_dH']['value']:.4f} +- {summary['exp_minus_dH']['error']:.4f}",
+        _sampler_line(summary),
         "",
         "| observable | value | error | tau_int | cost per indep. config (s) |",
         "|---|---|---|---|---|",
@@ -80,7 +114,7 @@ def analyze(run_dir: Path | str) -> Path:
     run_dir = Path(run_dir)
     data = _read(run_dir)
     card = data["card"]
-    m, e, s, c = data["observables/M"], data["observables/e"], data["observables/action"], data["observables/C"]
+    m, e, s, c = data["M"], data["e"], data["action"], data["C"]
     if m.shape[1] < MIN_MEASUREMENTS:
         raise AnalysisError(f"{run_dir}: {m.shape[1]} measurements stored; the analysis needs at least {MIN_MEASUREMENTS}")
     shape = card["theory"]["shape"]
@@ -93,7 +127,7 @@ def analyze(run_dir: Path | str) -> Path:
     seconds_per_measurement: float | None = None
     if timing_path.is_file():
         timing = json.loads(timing_path.read_text())
-        seconds_per_measurement = timing["seconds"] / timing["trajectories"] * card["sampler"]["measure_every"]
+        seconds_per_measurement = timing["seconds"] / timing["updates"] * card["sampler"]["measure_every"]
         cost = {name: seconds_per_measurement * 2.0 * r.tau_int for name, r in combined.items()}
     summary = {
         "run_dir": str(run_dir),
@@ -104,8 +138,8 @@ def analyze(run_dir: Path | str) -> Path:
         "sampler": card["sampler"],
         "chains": int(m.shape[0]),
         "measurements": int(m.shape[1]),
-        "acceptance": float(data["hmc/accepted"].mean()),
-        "exp_minus_dH": gamma_method(np.exp(-data["hmc/dH"])).to_dict(),
+        "sampler_kind": data["kind"],
+        **_sampler_summary(data),
         "seconds_per_measurement": seconds_per_measurement,
         "observables": {name: r.to_dict(rho_points=2 * r.window + 1) for name, r in combined.items()},
         "per_chain": {name: [pc[name].to_dict() for pc in per_chain] for name in combined},

@@ -57,7 +57,7 @@ class RunCardError(ValueError):
 class Field:
     """One key of a section: its type, bounds, choices and default (``required`` if none)."""
 
-    kind: str  # "int", "float", "str", "int_list"
+    kind: str  # "int", "float", "str", "bool", "int_list", "str_list"
     required: bool = True
     default: Any = None
     minimum: float | None = None
@@ -70,6 +70,31 @@ class Field:
 
 INT_MAX = 2**63 - 1
 
+SAMPLER_COMMON: dict[str, Field] = {
+    "kind": Field("str", choices=("hmc", "nmcmc")),
+    "chains": Field("int", minimum=1),
+    "thermalization": Field("int", minimum=0),
+    "seed": Field("int", minimum=0, maximum=INT_MAX),
+    "measure_every": Field("int", required=False, default=1, minimum=1),
+}
+SAMPLER_KINDS: dict[str, dict[str, Field]] = {
+    "hmc": {
+        "trajectories": Field("int", minimum=1),
+        "tau": Field("float", minimum=0.0, exclusive_min=True),
+        "steps": Field("int", minimum=1),
+        "integrator": Field("str", required=False, default="leapfrog", choices=("leapfrog", "omelyan")),
+        "target_acceptance": Field(
+            "float", required=False, minimum=0.0, exclusive_min=True, maximum=1.0, exclusive_max=True
+        ),
+    },
+    "nmcmc": {
+        "updates": Field("int", minimum=1),
+        "chunk": Field("int", required=False, default=64, minimum=1),
+        "model": Field("str", required=False),
+    },
+}
+UPDATES_KEY = {"hmc": "trajectories", "nmcmc": "updates"}
+
 SCHEMA: dict[str, dict[str, Field]] = {
     "theory": {
         "name": Field("str", choices=("phi4",)),
@@ -79,19 +104,29 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "m2": Field("float", required=False),
         "lamA": Field("float", required=False, minimum=0.0),
     },
-    "sampler": {
-        "kind": Field("str", choices=("hmc",)),
-        "chains": Field("int", minimum=1),
-        "trajectories": Field("int", minimum=1),
-        "thermalization": Field("int", minimum=0),
-        "tau": Field("float", minimum=0.0, exclusive_min=True),
+    "sampler": SAMPLER_COMMON,
+    "model": {
+        "coupling": Field("str_list", choices=("affine", "spline")),
+        "layers": Field("int", minimum=1),
+        "hidden": Field("int_list", minimum=1, hint="e.g. hidden = [16, 16]"),
+        "kernel": Field("int", minimum=1),
+        "activation": Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu")),
+        "equivariant": Field("bool", required=False, default=True),
+        "rescaling": Field("bool", required=False, default=False),
+        "bins": Field("int", required=False, default=8, minimum=2),
+        "bound": Field("float", required=False, default=5.0, minimum=0.0, exclusive_min=True),
+    },
+    "training": {
         "steps": Field("int", minimum=1),
+        "batch": Field("int", minimum=1),
+        "lr": Field("float", minimum=0.0, exclusive_min=True),
         "seed": Field("int", minimum=0, maximum=INT_MAX),
-        "integrator": Field("str", required=False, default="leapfrog", choices=("leapfrog", "omelyan")),
-        "measure_every": Field("int", required=False, default=1, minimum=1),
-        "target_acceptance": Field(
-            "float", required=False, minimum=0.0, exclusive_min=True, maximum=1.0, exclusive_max=True
-        ),
+        "schedule": Field("str", required=False, default="cosine", choices=("cosine", "constant")),
+        "clip": Field("float", required=False, default=1.0, minimum=0.0, exclusive_min=True),
+        "dtype": Field("str", required=False, default="float32", choices=("float32", "float64")),
+        "checkpoint_every": Field("int", required=False, default=100, minimum=1),
+        "log_every": Field("int", required=False, default=10, minimum=1),
+        "max_rollbacks": Field("int", required=False, default=20, minimum=1),
     },
     "output": {
         "dir": Field("str", required=False),
@@ -102,6 +137,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
 }
 REQUIRED_SECTIONS = ("theory", "sampler")
+OPTIONAL_SECTIONS = ("model", "training")  # absent unless given; the others get their defaults
 
 
 @dataclass(frozen=True)
@@ -129,6 +165,11 @@ class RunCard:
         return self.data["analysis"]
 
     @property
+    def updates(self) -> int:
+        """Production updates per chain (``trajectories`` for HMC, ``updates`` for NMCMC)."""
+        return self.sampler[UPDATES_KEY[self.sampler["kind"]]]
+
+    @property
     def run_dir(self) -> Path:
         """The run directory (``[output].dir``, else derived from the physics parameters)."""
         return Path(self.output["dir"])
@@ -144,8 +185,10 @@ class RunCard:
 
 def _describe(f: Field) -> str:
     if f.choices:
-        return " or ".join(repr(c) for c in f.choices)
-    kind = {"int": "an integer", "float": "a number", "str": "a string", "int_list": "a list of integers"}[f.kind]
+        choices = " or ".join(repr(c) for c in f.choices)
+        return f"{choices}, or a list of them" if f.kind == "str_list" else choices
+    kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+            "int_list": "a list of integers"}[f.kind]
     bounds = []
     if f.minimum is not None:
         bounds.append(f"{'>' if f.exclusive_min else '>='} {f.minimum:g}")
@@ -172,6 +215,12 @@ def _check(value: Any, f: Field) -> tuple[Any, bool]:
         return (float(value), ok and _in_bounds(float(value), f)) if ok else (value, False)
     if f.kind == "str":
         ok = isinstance(value, str) and (not f.choices or value in f.choices)
+        return value, ok
+    if f.kind == "bool":
+        return value, isinstance(value, bool)
+    if f.kind == "str_list":
+        items = value if isinstance(value, list) else [value]
+        ok = len(items) > 0 and all(isinstance(v, str) and v in f.choices for v in items)
         return value, ok
     ok = (
         isinstance(value, list)
@@ -238,12 +287,17 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
             )
     for section, fields in SCHEMA.items():
         given = raw.get(section, {})
+        if section == "sampler" and isinstance(given, dict) and given.get("kind") in SAMPLER_KINDS:
+            fields = {**SAMPLER_COMMON, **SAMPLER_KINDS[given["kind"]]}
         if not isinstance(given, dict):
             problems.append(f"{section} = {given!r}: must be a [{section}] table")
             continue
-        if section not in raw and section in REQUIRED_SECTIONS:
-            problems.append(f"[{section}]: missing required section")
-            continue
+        if section not in raw:
+            if section in REQUIRED_SECTIONS:
+                problems.append(f"[{section}]: missing required section")
+                continue
+            if section in OPTIONAL_SECTIONS:
+                continue
         out: dict[str, Any] = {}
         for key, value in given.items():
             if key not in fields:
@@ -273,11 +327,30 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
         _theory_checks(theory, problems)
     for key in ("m2", "lamA"):
         theory.pop(key, None)
-    if "trajectories" in sampler and "measure_every" in sampler and sampler["trajectories"] % sampler["measure_every"]:
+    updates_key = UPDATES_KEY.get(sampler.get("kind", ""), "")
+    if updates_key in sampler and sampler[updates_key] % sampler["measure_every"]:
         problems.append(
-            f"[sampler].trajectories = {sampler['trajectories']}: must be a multiple of "
+            f"[sampler].{updates_key} = {sampler[updates_key]}: must be a multiple of "
             f"measure_every = {sampler['measure_every']}"
         )
+    model = data.get("model", {})
+    if "model" in raw and "shape" in theory:
+        odd = [i for i, n in enumerate(theory["shape"]) if n % 2]
+        if len(theory["shape"]) != 2:
+            problems.append(f"[theory].shape = {theory['shape']}: the flows are two-dimensional (2 extents)")
+        elif odd:
+            problems.append(
+                f"[theory].shape = {theory['shape']}: extents must be even for checkerboard masks "
+                f"(axis {odd[0]} is {theory['shape'][odd[0]]})"
+            )
+    if "kernel" in model and model["kernel"] % 2 == 0:
+        problems.append(f"[model].kernel = {model['kernel']}: must be odd")
+    if isinstance(model.get("coupling"), list) and "layers" in model and len(model["coupling"]) != model["layers"]:
+        problems.append(
+            f"[model].coupling lists {len(model['coupling'])} kinds for layers = {model['layers']}: give one per layer"
+        )
+    if sampler.get("kind") == "nmcmc" and "model" not in raw and "model" not in sampler:
+        problems.append('[sampler].kind = "nmcmc": needs a [model] section (trained by hpcflow train) or [sampler].model')
     if "shape" in theory and "analysis" in data and data["analysis"].get("t_min", 1) >= theory["shape"][0] // 2:
         problems.append(
             f"[analysis].t_min = {data['analysis']['t_min']}: must be < L0/2 = {theory['shape'][0] // 2}"

@@ -6,7 +6,7 @@ Layers alternate checkerboard parity; an optional global rescaling comes last.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -45,7 +45,12 @@ class FlowSpec:
     rescaling: bool = False
     bins: int = 8
     bound: float = 5.0
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FlowSpec:
+        """Inverse of :meth:`to_dict` (lists become tuples)."""
+        coupling = d["coupling"] if isinstance(d["coupling"], str) else tuple(d["coupling"])
+        return cls(**{**d, "coupling": coupling, "hidden": tuple(d["hidden"])})
 
     def kinds(self) -> list[str]:
         """Kind of each coupling layer."""
@@ -54,7 +59,7 @@ class FlowSpec:
         return list(self.coupling)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        out = dict(self.__dict__)
         out["coupling"] = self.coupling if isinstance(self.coupling, str) else list(self.coupling)
         out["hidden"] = list(self.hidden)
         return out

@@ -1,0 +1,148 @@
+"""Samplers as the sampling stage sees them: one adapter per ``[sampler].kind``.
+
+An adapter builds its sampler from a run card and says what it records per update (the
+datasets ``<kind>/<name>`` of shape ``(chain, update)``), what it adds to each measurement, how
+it adapts during thermalization, and what its checkpoint holds.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hpcflow.lattice.rng import ChainRNG
+from hpcflow.samplers.hmc import HMC, HMCState, StepSizeTuner
+from hpcflow.samplers.integrators import INTEGRATORS
+from hpcflow.samplers.nmcmc import NMCMC, NMCMCState
+from hpcflow.workflow.model_io import load_flow
+from hpcflow.workflow.runcard import RunCard
+
+__all__ = ["CHAIN_SAMPLERS", "ChainSampler", "HMCChains", "NMCMCChains", "chain_sampler"]
+
+
+class ChainSampler(abc.ABC):
+    """A batch of Markov chains driven by the sampling stage."""
+
+    kind: ClassVar[str]
+    records: ClassVar[dict[str, str]]
+    """Per-update datasets (name -> HDF5 dtype)."""
+    measurements: ClassVar[dict[str, str]] = {}
+    """Extra per-measurement observables (name -> HDF5 dtype)."""
+
+    def __init__(self, card: RunCard) -> None:
+        self.card = card
+        self.rng = ChainRNG(card.sampler["seed"], range(card.sampler["chains"]))
+
+    @abc.abstractmethod
+    def initial(self) -> Any:
+        """State of the chains before the first update."""
+
+    @abc.abstractmethod
+    def step(self, state: Any) -> tuple[Any, dict[str, Tensor]]:
+        """One update of every chain; returns the new state and the records of :attr:`records`."""
+
+    def adapt(self, records: dict[str, Tensor]) -> None:
+        """Tuning hook, called after each thermalization update."""
+
+    def measure(self, state: Any) -> dict[str, Tensor]:
+        """Values of :attr:`measurements` for the current state."""
+        return {}
+
+    @abc.abstractmethod
+    def checkpoint(self, state: Any) -> dict[str, Any]:
+        """Everything needed to continue bit for bit (the RNG states are added by the caller)."""
+
+    @abc.abstractmethod
+    def restore(self, payload: dict[str, Any]) -> Any:
+        """Inverse of :meth:`checkpoint`; returns the state."""
+
+    def summary(self, records: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Summary attributes for the store at the end of the run."""
+        accepted = records["accepted"]
+        return {"acceptance": float(accepted.mean()), "acceptance_per_chain": accepted.mean(1).tolist()}
+
+
+class HMCChains(ChainSampler):
+    """HMC (``kind = "hmc"``), with optional step-size tuning during thermalization."""
+
+    kind = "hmc"
+    records = {"dH": "f8", "accepted": "i1"}
+
+    def __init__(self, card: RunCard) -> None:
+        super().__init__(card)
+        s = card.sampler
+        self.hmc = HMC(card.action(), INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=self.rng)
+        self.tuner = None
+        if "target_acceptance" in s:
+            self.tuner = StepSizeTuner(target=s["target_acceptance"], log_n=math.log(s["steps"]))
+
+    def initial(self) -> HMCState:
+        return self.hmc.init(self.rng.normal(tuple(self.card.theory["shape"])))
+
+    def step(self, state: HMCState) -> tuple[HMCState, dict[str, Tensor]]:
+        state, info = self.hmc.step(state)
+        return state, {"dH": info.dH, "accepted": info.accepted}
+
+    def adapt(self, records: dict[str, Tensor]) -> None:
+        if self.tuner is not None:
+            self.hmc.n_steps = self.tuner.update(records["dH"])
+
+    def checkpoint(self, state: HMCState) -> dict[str, Any]:
+        out: dict[str, Any] = {"phi": state.phi, "action": state.action, "n_steps": self.hmc.n_steps}
+        if self.tuner is not None:
+            out.update(tuner_log_n=self.tuner.log_n, tuner_updates=self.tuner.updates)
+        return out
+
+    def restore(self, payload: dict[str, Any]) -> HMCState:
+        self.hmc.n_steps = int(payload["n_steps"])
+        if self.tuner is not None:
+            self.tuner.log_n, self.tuner.updates = float(payload["tuner_log_n"]), int(payload["tuner_updates"])
+        return HMCState(phi=payload["phi"], action=payload["action"])
+
+    def summary(self, records: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {**super().summary(records), "n_steps": self.hmc.n_steps}
+
+
+class NMCMCChains(ChainSampler):
+    """Independence Metropolis with a trained flow (``kind = "nmcmc"``)."""
+
+    kind = "nmcmc"
+    records = {"log_w": "f8", "accepted": "i1"}
+    measurements = {"log_w": "f8"}
+
+    def __init__(self, card: RunCard) -> None:
+        super().__init__(card)
+        s = card.sampler
+        flow = load_flow(Path(s["model"]) if "model" in s else card.run_dir / "model" / "flow.pt", card)
+        self.nmcmc = NMCMC(flow, card.action(), tuple(card.theory["shape"]), self.rng, chunk=s["chunk"])
+
+    def initial(self) -> NMCMCState:
+        return self.nmcmc.init()
+
+    def step(self, state: NMCMCState) -> tuple[NMCMCState, dict[str, Tensor]]:
+        state, info = self.nmcmc.step(state)
+        return state, {"log_w": info.log_w, "accepted": info.accepted}
+
+    def measure(self, state: NMCMCState) -> dict[str, Tensor]:
+        return {"log_w": state.log_w}
+
+    def checkpoint(self, state: NMCMCState) -> dict[str, Any]:
+        return {"phi": state.phi, "action": state.action, "log_q": state.log_q, "queue": self.nmcmc.get_queue()}
+
+    def restore(self, payload: dict[str, Any]) -> NMCMCState:
+        self.nmcmc.set_queue(payload["queue"])
+        return NMCMCState(phi=payload["phi"], action=payload["action"], log_q=payload["log_q"])
+
+
+CHAIN_SAMPLERS: dict[str, type[ChainSampler]] = {"hmc": HMCChains, "nmcmc": NMCMCChains}
+
+
+def chain_sampler(card: RunCard) -> ChainSampler:
+    """The adapter for ``[sampler].kind``."""
+    return CHAIN_SAMPLERS[card.sampler["kind"]](card)

@@ -1,0 +1,123 @@
+"""NMCMC: exactness with an imperfect flow, and the free theory learned and sampled end to end."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hpcflow.analysis.gamma import gamma_method
+from hpcflow.io.store import ConfigStore
+from hpcflow.lattice.rng import ChainRNG
+from hpcflow.models.flows import FlowSpec, build_flow, effective_sample_size
+from hpcflow.samplers.nmcmc import NMCMC
+from hpcflow.theories.phi4 import Phi4Action, free_propagator
+from hpcflow.workflow.runcard import load_runcard
+from hpcflow.workflow.sample import sample
+from hpcflow.workflow.train import train
+
+FREE = Phi4Action(beta=0.2, lam=0.0)
+
+
+def _two_point(phi: torch.Tensor, x: tuple[int, int]) -> np.ndarray:
+    """Per-configuration (1/V) sum_y phi_{y+x} phi_y of fields (chain, step, L0, L1)."""
+    return (torch.roll(phi, (-x[0], -x[1]), (2, 3)) * phi).mean((2, 3)).numpy()
+
+
+def _check_free_propagator(phi: torch.Tensor, beta: float) -> None:
+    exact = free_propagator(tuple(phi.shape[2:]), beta)
+    for x in [(0, 0), (1, 0), (0, 1), (1, 1), (2, 2)]:
+        r = gamma_method(_two_point(phi, x))
+        assert abs(r.value - exact[x].item()) < 4 * r.error, (x, r.value, exact[x].item(), r.error)
+
+
+def test_independence_metropolis_is_exact_with_an_imperfect_flow() -> None:
+    """A flow with random weights is a poor proposal; the chain must still sample exp(-S)."""
+    torch.manual_seed(5)
+    flow = build_flow(FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=3))
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.normal_(0.0, 0.1)
+    sampler = NMCMC(flow, FREE, (4, 4), ChainRNG(3, range(64)), chunk=50)
+    state = sampler.init()
+    fields, accepted, log_w = [], [], []
+    for _ in range(400):
+        state, info = sampler.step(state)
+        fields.append(state.phi)
+        accepted.append(info.accepted.double())
+        log_w.append(info.log_w)
+    acceptance = torch.stack(accepted).mean().item()
+    assert 0.05 < acceptance < 0.9  # a visibly imperfect proposal: the Metropolis test matters
+    assert effective_sample_size(torch.stack(log_w).flatten()) < 0.9
+    phi = torch.stack(fields, 1)
+    _check_free_propagator(phi, FREE.beta)
+    s = FREE(phi.flatten(0, 1)).view(64, -1).numpy() / 16
+    r = gamma_method(s)
+    assert abs(r.value - 0.5) < 4 * r.error  # equipartition of the Gaussian action
+
+
+def test_chunking_does_not_change_the_chain() -> None:
+    flow = build_flow(FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=3))
+    runs = []
+    for chunk in (1, 7):
+        sampler = NMCMC(flow, FREE, (4, 4), ChainRNG(9, range(3)), chunk=chunk)
+        state = sampler.init()
+        for _ in range(10):
+            state, _ = sampler.step(state)
+        runs.append(state.phi)
+    assert torch.equal(runs[0], runs[1])
+
+
+FREE_CARD = """\
+[theory]
+name = "phi4"
+shape = [4, 4]
+beta = 0.2
+lam = 0.0
+
+[model]
+coupling = "affine"
+layers = 4
+hidden = [8]
+kernel = 3
+rescaling = true
+
+[training]
+steps = 400
+batch = 256
+lr = 0.01
+seed = 1
+checkpoint_every = 100
+
+[sampler]
+kind = "nmcmc"
+chains = 32
+updates = 300
+thermalization = 0
+seed = 2
+chunk = 100
+
+[output]
+dir = "{dir}"
+"""
+
+
+@pytest.mark.slow
+def test_free_theory_is_learned_and_sampled_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "free.toml"
+    path.write_text(FREE_CARD.format(dir=tmp_path / "run"))
+    card = load_runcard(path)
+    train(card, progress=False)
+    store_path = sample(card, progress=False)
+    with ConfigStore(store_path) as store:
+        phi = torch.from_numpy(store.read("phi"))
+        log_w = torch.from_numpy(store.read("nmcmc/log_w")).flatten()
+        acceptance = store.attrs["acceptance"]
+    ess = effective_sample_size(log_w)
+    assert ess > 0.99, ess
+    assert acceptance > 0.9
+    _check_free_propagator(phi, FREE.beta)
+    assert math.isfinite(float(log_w.mean()))
