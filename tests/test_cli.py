@@ -137,3 +137,62 @@ def test_sigterm_checkpoints_and_exits_then_resumes(write_card, tmp_path: Path) 
 def test_analyze_refuses_a_directory_without_data(tmp_path: Path) -> None:
     res = _run("analyze", str(tmp_path))
     assert res.returncode == 2 and "no configs.h5 here" in res.stderr
+
+
+NMCMC_CARD = """\
+[theory]
+name = "phi4"
+shape = [6, 6]
+beta = 0.5
+lam = 0.5
+
+[model]
+coupling = "affine"
+layers = 2
+hidden = [4]
+kernel = 3
+
+[training]
+steps = 20
+batch = 16
+lr = 0.01
+seed = 1
+
+[sampler]
+kind = "nmcmc"
+chains = 4
+updates = 6000
+thermalization = 10
+seed = 3
+chunk = 48
+measure_every = 2
+
+[output]
+dir = "{dir}"
+checkpoint_every = 100
+"""
+
+
+def test_nmcmc_kill_9_and_sigterm_then_resume_give_identical_data(tmp_path: Path) -> None:
+    """The queue of pending proposals is checkpointed: chunks (48) straddle checkpoints (100)."""
+    card = tmp_path / "nmcmc.toml"
+    card.write_text(NMCMC_CARD.format(dir=tmp_path / "run"))
+    assert _run("train", str(card)).returncode == 0
+    model = tmp_path / "run" / "model"
+    assert _run("sample", str(card)).returncode == 0
+    shutil.move(tmp_path / "run", tmp_path / "reference")
+    (tmp_path / "run").mkdir()
+    shutil.copytree(tmp_path / "reference" / "model", model)
+    run = tmp_path / "run"
+    for sig, beyond in ((signal.SIGKILL, 300), (signal.SIGTERM, 2000)):
+        proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_checkpoint(run, beyond, proc)
+        time.sleep(0.05)
+        proc.send_signal(sig)
+        proc.wait()
+        assert proc.returncode in (-signal.SIGKILL, 128 + signal.SIGTERM)
+    assert _run("sample", str(card)).returncode == 0
+    _assert_same_file(tmp_path / "reference" / "configs.h5", run / "configs.h5")
+    report = _run("analyze", str(run))
+    assert report.returncode == 0 and "NMCMC acceptance" in report.stdout

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from hpcflow.analysis.gamma import gamma_method
+from hpcflow.analysis.observables import phi4_reweighted
 from hpcflow.io.store import ConfigStore
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.models.flows import FlowSpec, build_flow, effective_sample_size
 from hpcflow.samplers.nmcmc import NMCMC
-from hpcflow.theories.phi4 import Phi4Action, free_propagator
+from hpcflow.theories.phi4 import Phi4Action, energy_density, free_propagator, magnetization
 from hpcflow.workflow.runcard import load_runcard
 from hpcflow.workflow.sample import sample
 from hpcflow.workflow.train import train
@@ -43,12 +44,14 @@ def test_independence_metropolis_is_exact_with_an_imperfect_flow() -> None:
             p.normal_(0.0, 0.1)
     sampler = NMCMC(flow, FREE, (4, 4), ChainRNG(3, range(64)), chunk=50)
     state = sampler.init()
-    fields, accepted, log_w = [], [], []
+    fields, accepted, log_w, prop_m, prop_e = [], [], [], [], []
     for _ in range(400):
         state, info = sampler.step(state)
         fields.append(state.phi)
         accepted.append(info.accepted.double())
         log_w.append(info.log_w)
+        prop_m.append(magnetization(info.proposal))
+        prop_e.append(energy_density(info.proposal))
     acceptance = torch.stack(accepted).mean().item()
     assert 0.05 < acceptance < 0.9  # a visibly imperfect proposal: the Metropolis test matters
     assert effective_sample_size(torch.stack(log_w).flatten()) < 0.9
@@ -57,6 +60,12 @@ def test_independence_metropolis_is_exact_with_an_imperfect_flow() -> None:
     s = FREE(phi.flatten(0, 1)).view(64, -1).numpy() / 16
     r = gamma_method(s)
     assert abs(r.value - 0.5) < 4 * r.error  # equipartition of the Gaussian action
+    # importance reweighting of the same proposals is exact too
+    rw = phi4_reweighted(*(torch.stack(x, 1).numpy() for x in (log_w, prop_m, prop_e)), volume=16)
+    chi_exact = 1.0 / (2.0 - 2.0 * FREE.beta * 2)
+    assert abs(rw["susceptibility"].value - chi_exact) < 4 * rw["susceptibility"].error
+    e_exact = free_propagator((4, 4), FREE.beta)[1, 0].item()
+    assert abs(rw["energy"].value - e_exact) < 4 * rw["energy"].error
 
 
 def test_chunking_does_not_change_the_chain() -> None:

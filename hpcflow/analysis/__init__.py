@@ -2,7 +2,7 @@
 
 from hpcflow.analysis.correlators import CorrelatorAnalysis, analyze_correlator, cosh_fit, effective_mass
 from hpcflow.analysis.gamma import GammaResult, autocovariance, gamma_method
-from hpcflow.analysis.observables import OBSERVABLES, phi4_observables
+from hpcflow.analysis.observables import OBSERVABLES, phi4_observables, phi4_reweighted
 
 __all__ = sorted(
     [
@@ -15,5 +15,6 @@ __all__ = sorted(
         "effective_mass",
         "gamma_method",
         "phi4_observables",
+        "phi4_reweighted",
     ]
 )

@@ -15,7 +15,7 @@ import numpy as np
 
 from hpcflow.analysis.gamma import GammaResult, gamma_method
 
-__all__ = ["OBSERVABLES", "phi4_observables"]
+__all__ = ["OBSERVABLES", "phi4_observables", "phi4_reweighted"]
 
 OBSERVABLES = ("abs_magnetization", "magnetization", "susceptibility", "energy", "action_density")
 
@@ -29,4 +29,25 @@ def phi4_observables(m: np.ndarray, e: np.ndarray, s: np.ndarray, volume: int) -
         "susceptibility": gamma_method(np.stack([m, m * m], -1), lambda a: (a[1] - a[0] ** 2) / v),
         "energy": gamma_method(np.stack([e, m], -1), lambda a: a[0] - (a[1] / v) ** 2),
         "action_density": gamma_method(s / v),
+    }
+
+
+def phi4_reweighted(log_w: np.ndarray, m: np.ndarray, e: np.ndarray, volume: int) -> dict[str, GammaResult]:
+    r"""Importance-sampling estimates from flow proposals :math:`\phi_i \sim q` with weights
+    :math:`w_i = e^{-S(\phi_i)}/q(\phi_i)`: :math:`\langle O\rangle = \langle wO\rangle_q/\langle w\rangle_q`.
+
+    Arguments are ``(R, N_r)`` per proposal. Weights are rescaled by :math:`e^{-\max\log w}`
+    (ratios are unchanged). Errors by the Gamma method on the ratio estimators.
+    """
+    v = float(volume)
+    w = np.exp(log_w - np.max(log_w))
+    data = np.stack([w, w * np.abs(m), w * m, w * m * m, w * e], -1)
+
+    def mean(a: np.ndarray, k: int) -> float:
+        return a[k] / a[0]
+
+    return {
+        "abs_magnetization": gamma_method(data, lambda a: mean(a, 1) / v),
+        "susceptibility": gamma_method(data, lambda a: (mean(a, 3) - mean(a, 2) ** 2) / v),
+        "energy": gamma_method(data, lambda a: mean(a, 4) - (mean(a, 2) / v) ** 2),
     }

@@ -43,8 +43,9 @@ class NMCMCState:
 
 @dataclass(frozen=True)
 class NMCMCInfo:
-    """Per-chain outcome of one update: the proposal's log weight and acceptance ``(B,)``."""
+    """Per-chain outcome of one update: the proposal ``(B, *L)``, its log weight and acceptance ``(B,)``."""
 
+    proposal: Tensor
     log_w: Tensor
     accepted: Tensor
 
@@ -109,7 +110,7 @@ class NMCMC:
             action=torch.where(accepted, p["action"], state.action),
             log_q=torch.where(accepted, p["log_q"], state.log_q),
         )
-        return new, NMCMCInfo(log_w=log_w, accepted=accepted)
+        return new, NMCMCInfo(proposal=p["phi"], log_w=log_w, accepted=accepted)
 
     def get_queue(self) -> dict[str, Tensor]:
         """Pending proposals, for a checkpoint."""

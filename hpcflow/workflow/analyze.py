@@ -16,7 +16,7 @@ import torch
 
 from hpcflow.analysis.correlators import analyze_correlator
 from hpcflow.analysis.gamma import gamma_method
-from hpcflow.analysis.observables import phi4_observables
+from hpcflow.analysis.observables import phi4_observables, phi4_reweighted
 from hpcflow.analysis.report import plot_autocorrelation, plot_correlator, plot_histories
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.store import ConfigStore
@@ -45,7 +45,7 @@ def _read(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def _sampler_summary(data: dict[str, Any]) -> dict[str, Any]:
+def _sampler_summary(data: dict[str, Any], volume: int) -> dict[str, Any]:
     """Acceptance and the sampler's own diagnostics (``<exp(-dH)>`` for HMC, ESS for NMCMC)."""
     out: dict[str, Any] = {"acceptance": float(data["accepted"].mean())}
     if data["kind"] == "hmc":
@@ -54,6 +54,9 @@ def _sampler_summary(data: dict[str, Any]) -> dict[str, Any]:
         log_w = torch.from_numpy(data["log_w"]).flatten()
         out["ess"] = effective_sample_size(log_w)
         out["longest_rejection_run"] = int(_longest_rejection_run(data["accepted"]))
+        if data["card"]["analysis"]["reweight"]:
+            rw = phi4_reweighted(data["log_w"], data["proposal_M"], data["proposal_e"], volume)
+            out["reweighted"] = {name: r.to_dict() for name, r in rw.items()}
     return out
 
 
@@ -95,6 +98,8 @@ def _markdown(summary: dict[str, Any]) -> str:
             f"| {name} | {r['value']:.6g} | {r['error']:.2g} | {r['tau_int']:.2f}({r['tau_int_error']:.2f}) | "
             f"{'n/a' if cost is None else f'{cost:.3g}'} |"
         )
+    for name, r in summary.get("reweighted", {}).items():
+        lines.append(f"| {name} (reweighted proposals) | {r['value']:.6g} | {r['error']:.2g} | {r['tau_int']:.2f} | n/a |")
     fit = summary["correlator"]["fit"]
     lines += [
         "",
@@ -139,7 +144,7 @@ def analyze(run_dir: Path | str) -> Path:
         "chains": int(m.shape[0]),
         "measurements": int(m.shape[1]),
         "sampler_kind": data["kind"],
-        **_sampler_summary(data),
+        **_sampler_summary(data, volume),
         "seconds_per_measurement": seconds_per_measurement,
         "observables": {name: r.to_dict(rho_points=2 * r.window + 1) for name, r in combined.items()},
         "per_chain": {name: [pc[name].to_dict() for pc in per_chain] for name in combined},

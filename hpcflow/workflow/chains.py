@@ -20,6 +20,7 @@ from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.hmc import HMC, HMCState, StepSizeTuner
 from hpcflow.samplers.integrators import INTEGRATORS
 from hpcflow.samplers.nmcmc import NMCMC, NMCMCState
+from hpcflow.theories.phi4 import energy_density, magnetization
 from hpcflow.workflow.model_io import load_flow
 from hpcflow.workflow.runcard import RunCard
 
@@ -113,7 +114,7 @@ class NMCMCChains(ChainSampler):
     """Independence Metropolis with a trained flow (``kind = "nmcmc"``)."""
 
     kind = "nmcmc"
-    records = {"log_w": "f8", "accepted": "i1"}
+    records = {"log_w": "f8", "accepted": "i1", "proposal_M": "f8", "proposal_e": "f8"}
     measurements = {"log_w": "f8"}
 
     def __init__(self, card: RunCard) -> None:
@@ -127,7 +128,12 @@ class NMCMCChains(ChainSampler):
 
     def step(self, state: NMCMCState) -> tuple[NMCMCState, dict[str, Tensor]]:
         state, info = self.nmcmc.step(state)
-        return state, {"log_w": info.log_w, "accepted": info.accepted}
+        return state, {
+            "log_w": info.log_w,
+            "accepted": info.accepted,
+            "proposal_M": magnetization(info.proposal),
+            "proposal_e": energy_density(info.proposal),
+        }
 
     def measure(self, state: NMCMCState) -> dict[str, Tensor]:
         return {"log_w": state.log_w}

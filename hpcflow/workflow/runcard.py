@@ -134,6 +134,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "analysis": {
         "t_min": Field("int", required=False, default=1, minimum=1),
+        "reweight": Field("bool", required=False, default=False),
     },
 }
 REQUIRED_SECTIONS = ("theory", "sampler")

@@ -1,0 +1,147 @@
+"""Training stage: resume after kill -9 to identical parameters, NaN rollback, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import cli_env, hpcflow_cmd
+from hpcflow.theories.phi4 import Phi4Action
+from hpcflow.workflow.model_io import ModelError
+from hpcflow.workflow.runcard import RunCardError, load_runcard
+from hpcflow.workflow.sample import sample
+from hpcflow.workflow.train import train
+
+CARD = """\
+[theory]
+name = "phi4"
+shape = {shape}
+beta = 0.5
+lam = 0.5
+
+[model]
+coupling = {coupling}
+layers = 2
+hidden = {hidden}
+kernel = 3
+bins = {bins}
+
+[training]
+steps = {steps}
+batch = 32
+lr = 0.003
+seed = 4
+checkpoint_every = 10
+log_every = 5
+
+[sampler]
+kind = "nmcmc"
+chains = 4
+updates = 20
+thermalization = 0
+seed = 2
+{sampler_extra}
+[output]
+dir = "{dir}"
+"""
+
+
+def _card(tmp_path: Path, name: str = "card.toml", **kw: object) -> Path:
+    values = dict(shape=[6, 6], coupling='"affine"', hidden=[8], bins=4, steps=40, sampler_extra="", dir=tmp_path / "run")
+    values.update(kw)
+    path = tmp_path / name
+    path.write_text(CARD.format(**values))
+    return path
+
+
+def _params(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_same_parameters(tmp_path: Path) -> None:
+    card = _card(tmp_path, steps=800, coupling='["affine", "spline"]')
+    done = subprocess.run(hpcflow_cmd("--no-progress", "train", str(card)), env=cli_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    shutil.move(tmp_path / "run", tmp_path / "reference")
+    run = tmp_path / "run"
+    proc = subprocess.Popen(hpcflow_cmd("--no-progress", "train", str(card)), env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpts = run / "model" / "checkpoints"
+    t0 = time.monotonic()
+    while not (ckpts.is_dir() and any(int(p.name) >= 100 for p in ckpts.glob("[0-9]*"))):
+        assert proc.poll() is None and time.monotonic() - t0 < 300
+        time.sleep(0.01)
+    time.sleep(0.13)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "model" / "flow.pt").exists(), "the training finished before the kill"
+    res = subprocess.run(hpcflow_cmd("--no-progress", "train", str(card)), env=cli_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    ref, new = _params(tmp_path / "reference" / "model" / "flow.pt"), _params(run / "model" / "flow.pt")
+    assert ref.keys() == new.keys()
+    for key in ref:
+        assert torch.equal(ref[key], new[key]), key
+    log = [json.loads(line) for line in (run / "model" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == list(range(5, 801, 5))  # no step lost or repeated
+    assert log[-1]["phi_train"] == 800 * 32
+    assert {"loss", "ess", "acceptance", "lr", "grad_norm", "rollbacks"} <= log[-1].keys()
+
+
+def test_non_finite_steps_roll_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    original = Phi4Action.__call__
+
+    def sometimes_nan(self: Phi4Action, phi: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        s = original(self, phi)
+        return s * float("nan") if calls["n"] in (7, 8, 20) else s
+
+    monkeypatch.setattr(Phi4Action, "__call__", sometimes_nan)
+    card = load_runcard(_card(tmp_path, steps=30))
+    path = train(card, progress=False)
+    assert all(torch.isfinite(v).all() for v in _params(path).values())
+    log = [json.loads(line) for line in (tmp_path / "run" / "model" / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["rollbacks"] == 3 and log[-1]["step"] == 30
+
+
+def test_bad_model_input(tmp_path: Path) -> None:
+    with pytest.raises(RunCardError, match=r"extents must be even for checkerboard masks \(axis 1 is 5\)"):
+        load_runcard(_card(tmp_path, shape=[6, 5]))
+    with pytest.raises(RunCardError, match=r"\[model\].bins = 0: expected an integer >= 2"):
+        load_runcard(_card(tmp_path, bins=0, coupling='"spline"'))
+    with pytest.raises(RunCardError, match=r"\[model\].coupling = 'realnvp': expected 'affine' or 'spline'"):
+        load_runcard(_card(tmp_path, coupling='"realnvp"'))
+
+
+def test_model_from_another_architecture_or_lattice_is_refused(tmp_path: Path) -> None:
+    first = load_runcard(_card(tmp_path, steps=10))
+    flow_path = train(first, progress=False)
+    # sampling with a [model] that differs from the stored flow
+    other = load_runcard(_card(tmp_path, "other.toml", hidden=[4], dir=tmp_path / "other",
+                               sampler_extra=f'model = "{flow_path}"\n'))
+    with pytest.raises(ModelError, match=r"another architecture \(hidden: \[8\] there, \[4\] in the card\)"):
+        sample(other, progress=False)
+    # resuming training from checkpoints made on another lattice
+    moved = load_runcard(_card(tmp_path, "moved.toml", shape=[8, 8], dir=tmp_path / "moved", steps=20))
+    (tmp_path / "moved").mkdir()
+    shutil.copytree(tmp_path / "run" / "model", tmp_path / "moved" / "model")
+    (tmp_path / "moved" / "model" / "flow.pt").unlink()
+    with pytest.raises(ModelError, match=r"trained on lattice \[6, 6\], the card has \[8, 8\]"):
+        train(moved, progress=False)
+    # a flow trained on 6x6 samples an 8x8 lattice (volume transfer)
+    transfer = load_runcard(_card(tmp_path, "transfer.toml", shape=[8, 8], dir=tmp_path / "transfer",
+                                  sampler_extra=f'model = "{flow_path}"\n'))
+    assert sample(transfer, progress=False).is_file()
+
+
+def test_train_needs_model_and_training_sections(write_card) -> None:
+    with pytest.raises(RunCardError, match=r"\[model\]: missing required section for hpcflow train"):
+        train(load_runcard(write_card()), progress=False)
