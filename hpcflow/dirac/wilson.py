@@ -16,7 +16,9 @@ Boundaries: periodic in every direction; ``antiperiodic_time=True`` puts the fer
 
 Shapes: links ``(d, *L, N, N)`` (one configuration), spinors ``(B, *L, spin, colour)``, complex64
 or complex128. U(1) in 2D (the Schwinger model) uses ``N = 1``
-(:func:`hpcflow.theories.gauge.u1_links`).
+(:func:`hpcflow.theories.gauge.u1_links`). For 4D SU(3) links on a CUDA device, ``backend="auto"``
+applies the fused CuPy kernel of :mod:`hpcflow.dirac.cuda` when CuPy is installed; the torch
+code is the reference it is tested against.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hpcflow.dirac.cuda.kernels import WilsonCloverKernel, cupy_available
 from hpcflow.dirac.gamma import gamma_basis, sigma_munu
 from hpcflow.lattice.geometry import shift
 from hpcflow.theories.gauge import dagger, wilson_loop
@@ -50,16 +53,19 @@ class WilsonDirac:
         antiperiodic_time: antiperiodic fermion boundary in direction 0.
     """
 
-    def __init__(self, links: Tensor, mass: float, csw: float = 0.0, antiperiodic_time: bool = False) -> None:
+    def __init__(self, links: Tensor, mass: float, csw: float = 0.0, antiperiodic_time: bool = False,
+                 backend: str = "auto") -> None:
+        if backend not in ("auto", "torch", "cupy"):
+            raise ValueError(f"backend = {backend!r}: expected 'auto', 'torch' or 'cupy'")
         self.dim = links.shape[0]
         if links.dim() != self.dim + 3:
             raise ValueError(f"links of shape {tuple(links.shape)}: expected (d, *L, N, N) with d = {self.dim}")
         self.mass, self.csw = mass, csw
         gammas, g5 = gamma_basis(self.dim)
         self.dtype = links.dtype
-        self.gammas = gammas.to(links.dtype)
-        self.gamma5 = g5.to(links.dtype)
-        eye = torch.eye(self.gammas.shape[-1], dtype=links.dtype)
+        self.gammas = gammas.to(device=links.device, dtype=links.dtype)
+        self.gamma5 = g5.to(device=links.device, dtype=links.dtype)
+        eye = torch.eye(self.gammas.shape[-1], dtype=links.dtype, device=links.device)
         self.minus = eye - self.gammas  # (1 - gamma_mu)
         self.plus = eye + self.gammas
         if antiperiodic_time:
@@ -69,6 +75,10 @@ class WilsonDirac:
         self.links_t = links.transpose(-1, -2)  # psi @ U^T applies U to the colour index
         self.back_t = torch.stack([dagger(shift(links[mu][None], mu, -1)[0]).transpose(-1, -2) for mu in range(self.dim)])
         self.clover = self._clover_matrix() if csw else None
+        self.kernel = None
+        fits = self.dim == 4 and links.shape[-1] == 3 and links.is_cuda
+        if backend == "cupy" or (backend == "auto" and fits and cupy_available()):
+            self.kernel = WilsonCloverKernel(links, self.gammas, self.dim + mass, self.clover)
 
     @property
     def kappa(self) -> float:
@@ -97,6 +107,8 @@ class WilsonDirac:
 
     def __call__(self, psi: Tensor) -> Tensor:
         """:math:`D\\psi` for spinors ``(B, *L, spin, colour)``."""
+        if self.kernel is not None:
+            return self.kernel(psi)
         out = (self.dim + self.mass) * psi - 0.5 * self.hop(psi)
         if self.clover is not None:
             flat = psi.flatten(-2)
