@@ -2,7 +2,7 @@
 
 from hpcflow.analysis.correlators import CorrelatorAnalysis, analyze_correlator, cosh_fit, effective_mass
 from hpcflow.analysis.gamma import GammaResult, autocovariance, gamma_method
-from hpcflow.analysis.observables import OBSERVABLES, phi4_observables, phi4_reweighted
+from hpcflow.analysis.observables import OBSERVABLES, gauge_observables, phi4_observables, phi4_reweighted
 
 __all__ = sorted(
     [
@@ -14,6 +14,7 @@ __all__ = sorted(
         "cosh_fit",
         "effective_mass",
         "gamma_method",
+        "gauge_observables",
         "phi4_observables",
         "phi4_reweighted",
     ]

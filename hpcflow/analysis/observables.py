@@ -15,7 +15,7 @@ import numpy as np
 
 from hpcflow.analysis.gamma import GammaResult, gamma_method
 
-__all__ = ["OBSERVABLES", "phi4_observables", "phi4_reweighted"]
+__all__ = ["OBSERVABLES", "gauge_observables", "phi4_observables", "phi4_reweighted"]
 
 OBSERVABLES = ("abs_magnetization", "magnetization", "susceptibility", "energy", "action_density")
 
@@ -51,3 +51,21 @@ def phi4_reweighted(log_w: np.ndarray, m: np.ndarray, e: np.ndarray, volume: int
         "susceptibility": gamma_method(data, lambda a: (mean(a, 3) - mean(a, 2) ** 2) / v),
         "energy": gamma_method(data, lambda a: mean(a, 4) - (mean(a, 2) / v) ** 2),
     }
+
+
+def gauge_observables(
+    plaquette: np.ndarray, action: np.ndarray, volume: int, charge: np.ndarray | None = None
+) -> dict[str, GammaResult]:
+    r"""Gamma-method results of a gauge ensemble, rows as replicas.
+
+    ``plaquette`` (mean :math:`\frac1N\mathrm{Re\,tr}\,U_P` per configuration), ``action_density``
+    :math:`\langle S\rangle/V`; with the U(1) charge also ``topological_charge`` :math:`\langle Q\rangle`
+    and ``topological_susceptibility`` :math:`\chi_t = (\langle Q^2\rangle - \langle Q\rangle^2)/V`.
+    """
+    out = {"plaquette": gamma_method(plaquette), "action_density": gamma_method(action / float(volume))}
+    if charge is not None:
+        out["topological_charge"] = gamma_method(charge)
+        out["topological_susceptibility"] = gamma_method(
+            np.stack([charge, charge * charge], -1), lambda a: (a[1] - a[0] ** 2) / float(volume)
+        )
+    return out

@@ -47,11 +47,11 @@ class ChainRNG:
             torch.randn(shape, generator=g, dtype=dtype, out=row)
         return out
 
-    def uniform(self, dtype: torch.dtype = torch.float64) -> Tensor:
-        """One uniform draw in ``[0, 1)`` per chain, shape ``(B,)``."""
-        out = torch.empty(len(self), dtype=dtype)
-        for i, g in enumerate(self.generators):
-            out[i : i + 1].uniform_(generator=g)
+    def uniform(self, shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float64) -> Tensor:
+        """Uniform draws in ``[0, 1)`` of shape ``(B, *shape)``, row ``b`` from chain ``b``'s stream."""
+        out = torch.empty((len(self), *shape), dtype=dtype)
+        for row, g in zip(out.view(len(self), -1), self.generators):
+            row.uniform_(generator=g)
         return out
 
     def get_state(self) -> list[Tensor]:

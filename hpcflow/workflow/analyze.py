@@ -16,7 +16,8 @@ import torch
 
 from hpcflow.analysis.correlators import analyze_correlator
 from hpcflow.analysis.gamma import gamma_method
-from hpcflow.analysis.observables import phi4_observables, phi4_reweighted
+from hpcflow.analysis.gamma import GammaResult
+from hpcflow.analysis.observables import gauge_observables, phi4_observables, phi4_reweighted
 from hpcflow.analysis.report import plot_autocorrelation, plot_correlator, plot_histories
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.store import ConfigStore
@@ -83,7 +84,7 @@ def _markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# hpcflow report: {summary['run_dir']}",
         "",
-        f"phi^4, shape {summary['shape']}, beta = {summary['beta']}, lam = {summary['lam']}; "
+        f"{_describe_theory(summary['theory'])}; "
         f"{summary['chains']} chains x {summary['measurements']} measurements"
         f"{'' if summary['complete'] else ' (run not complete)'}",
         "",
@@ -100,18 +101,40 @@ def _markdown(summary: dict[str, Any]) -> str:
         )
     for name, r in summary.get("reweighted", {}).items():
         lines.append(f"| {name} (reweighted proposals) | {r['value']:.6g} | {r['error']:.2g} | {r['tau_int']:.2f} | n/a |")
-    fit = summary["correlator"]["fit"]
-    lines += [
-        "",
-        f"Correlation length xi = {fit['xi']['value']:.4f} +- {fit['xi']['error']:.4f} "
-        f"(cosh fit on t = {fit['t_range'][0]}..{fit['t_range'][1]}, chi2/dof = {fit['chi2_per_dof']:.2f})",
-        "",
-        "![histories](history.png)",
-        "![autocorrelation](autocorrelation.png)",
-        "![correlator](correlator.png)",
-        "",
-    ]
-    return "\n".join(lines)
+    lines += ["", "![histories](history.png)", "![autocorrelation](autocorrelation.png)"]
+    if summary["correlator"] is not None:
+        fit = summary["correlator"]["fit"]
+        lines[-2:-2] = [
+            "",
+            f"Correlation length xi = {fit['xi']['value']:.4f} +- {fit['xi']['error']:.4f} "
+            f"(cosh fit on t = {fit['t_range'][0]}..{fit['t_range'][1]}, chi2/dof = {fit['chi2_per_dof']:.2f})",
+            "",
+        ]
+        lines.append("![correlator](correlator.png)")
+    return "\n".join(lines + [""])
+
+
+def _describe_theory(t: dict[str, Any]) -> str:
+    couplings = f"beta = {t['beta']}" + (f", lam = {t['lam']}" if "lam" in t else "")
+    return f"{t['name']}, shape {t['shape']}, {couplings}"
+
+
+def _observables(data: dict[str, Any], theory: str, volume: int, rows: slice = slice(None)) -> dict[str, GammaResult]:
+    """Gamma-method results of the theory's observables for the chains in ``rows``."""
+    if theory == "phi4":
+        return phi4_observables(data["M"][rows], data["e"][rows], data["action"][rows], volume)
+    charge = data["Q"][rows] if "Q" in data else None
+    return gauge_observables(data["plaquette"][rows], data["action"][rows], volume, charge)
+
+
+def _histories(data: dict[str, Any], theory: str, volume: int) -> dict[str, np.ndarray]:
+    v = float(volume)
+    if theory == "phi4":
+        return {"M/V": data["M"] / v, "|M|/V": np.abs(data["M"]) / v, "e": data["e"], "S/V": data["action"] / v}
+    out = {"plaquette": data["plaquette"], "S/V": data["action"] / v}
+    if "Q" in data:
+        out["Q"] = data["Q"]
+    return out
 
 
 def analyze(run_dir: Path | str) -> Path:
@@ -119,14 +142,15 @@ def analyze(run_dir: Path | str) -> Path:
     run_dir = Path(run_dir)
     data = _read(run_dir)
     card = data["card"]
-    m, e, s, c = data["M"], data["e"], data["action"], data["C"]
-    if m.shape[1] < MIN_MEASUREMENTS:
-        raise AnalysisError(f"{run_dir}: {m.shape[1]} measurements stored; the analysis needs at least {MIN_MEASUREMENTS}")
+    theory = card["theory"]["name"]
+    n_chains, n_meas = data["action"].shape
+    if n_meas < MIN_MEASUREMENTS:
+        raise AnalysisError(f"{run_dir}: {n_meas} measurements stored; the analysis needs at least {MIN_MEASUREMENTS}")
     shape = card["theory"]["shape"]
     volume = int(np.prod(shape))
-    combined = phi4_observables(m, e, s, volume)
-    per_chain = [phi4_observables(m[i : i + 1], e[i : i + 1], s[i : i + 1], volume) for i in range(m.shape[0])]
-    corr = analyze_correlator(c, m, volume, t_min=card["analysis"]["t_min"])
+    combined = _observables(data, theory, volume)
+    per_chain = [_observables(data, theory, volume, slice(i, i + 1)) for i in range(n_chains)]
+    corr = analyze_correlator(data["C"], data["M"], volume, t_min=card["analysis"]["t_min"]) if theory == "phi4" else None
     timing_path = run_dir / "timing.json"
     cost: dict[str, float] = {}
     seconds_per_measurement: float | None = None
@@ -137,26 +161,24 @@ def analyze(run_dir: Path | str) -> Path:
     summary = {
         "run_dir": str(run_dir),
         "complete": data["complete"],
-        "shape": shape,
-        "beta": card["theory"]["beta"],
-        "lam": card["theory"]["lam"],
+        "theory": card["theory"],
         "sampler": card["sampler"],
-        "chains": int(m.shape[0]),
-        "measurements": int(m.shape[1]),
+        "chains": int(n_chains),
+        "measurements": int(n_meas),
         "sampler_kind": data["kind"],
         **_sampler_summary(data, volume),
         "seconds_per_measurement": seconds_per_measurement,
         "observables": {name: r.to_dict(rho_points=2 * r.window + 1) for name, r in combined.items()},
         "per_chain": {name: [pc[name].to_dict() for pc in per_chain] for name in combined},
         "cost_per_independent_config": cost,
-        "correlator": corr.to_dict(),
+        "correlator": corr.to_dict() if corr is not None else None,
     }
     report = run_dir / "report"
     report.mkdir(exist_ok=True)
     atomic_write_json(report / "analysis.json", summary)
     atomic_write_text(report / "report.md", _markdown(summary))
-    v = float(volume)
-    plot_histories(report / "history.png", {"M/V": m / v, "|M|/V": np.abs(m) / v, "e": e, "S/V": s / v})
-    plot_autocorrelation(report / "autocorrelation.png", {k: combined[k] for k in ("abs_magnetization", "energy", "susceptibility")})
-    plot_correlator(report / "correlator.png", corr)
+    plot_histories(report / "history.png", _histories(data, theory, volume))
+    plot_autocorrelation(report / "autocorrelation.png", dict(list(combined.items())[:3]))
+    if corr is not None:
+        plot_correlator(report / "correlator.png", corr)
     return report

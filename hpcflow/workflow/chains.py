@@ -17,12 +17,12 @@ import torch
 from torch import Tensor
 
 from hpcflow.lattice.rng import ChainRNG
-from hpcflow.samplers.hmc import HMC, HMCState, StepSizeTuner
-from hpcflow.samplers.integrators import INTEGRATORS
+from hpcflow.samplers.hmc import HMCState, StepSizeTuner
 from hpcflow.samplers.nmcmc import NMCMC, NMCMCState
 from hpcflow.theories.phi4 import energy_density, magnetization
 from hpcflow.workflow.model_io import load_flow
 from hpcflow.workflow.runcard import RunCard
+from hpcflow.workflow.theories import theory_of
 
 __all__ = ["CHAIN_SAMPLERS", "ChainSampler", "HMCChains", "NMCMCChains", "chain_sampler"]
 
@@ -70,7 +70,7 @@ class ChainSampler(abc.ABC):
 
 
 class HMCChains(ChainSampler):
-    """HMC (``kind = "hmc"``), with optional step-size tuning during thermalization."""
+    """HMC (``kind = "hmc"``) of any theory, with optional step-size tuning during thermalization."""
 
     kind = "hmc"
     records = {"dH": "f8", "accepted": "i1"}
@@ -78,13 +78,14 @@ class HMCChains(ChainSampler):
     def __init__(self, card: RunCard) -> None:
         super().__init__(card)
         s = card.sampler
-        self.hmc = HMC(card.action(), INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=self.rng)
+        self.theory = theory_of(card)
+        self.hmc = self.theory.hmc(self.rng)
         self.tuner = None
         if "target_acceptance" in s:
             self.tuner = StepSizeTuner(target=s["target_acceptance"], log_n=math.log(s["steps"]))
 
     def initial(self) -> HMCState:
-        return self.hmc.init(self.rng.normal(tuple(self.card.theory["shape"])))
+        return self.hmc.init(self.theory.initial(self.rng))
 
     def step(self, state: HMCState) -> tuple[HMCState, dict[str, Tensor]]:
         state, info = self.hmc.step(state)

@@ -70,6 +70,26 @@ class Field:
 
 INT_MAX = 2**63 - 1
 
+THEORY_COMMON: dict[str, Field] = {
+    "name": Field("str", choices=("phi4", "u1", "su2", "su3")),
+    "shape": Field("int_list", minimum=2, hint="e.g. shape = [8, 8]"),
+}
+_GAUGE = {
+    "beta": Field("float", minimum=0.0, exclusive_min=True),
+    "start": Field("str", required=False, default="cold", choices=("cold", "hot")),
+}
+THEORY_KINDS: dict[str, dict[str, Field]] = {
+    "phi4": {
+        "beta": Field("float", required=False),
+        "lam": Field("float", required=False, minimum=0.0),
+        "m2": Field("float", required=False),
+        "lamA": Field("float", required=False, minimum=0.0),
+    },
+    "u1": _GAUGE,
+    "su2": _GAUGE,
+    "su3": _GAUGE,
+}
+
 SAMPLER_COMMON: dict[str, Field] = {
     "kind": Field("str", choices=("hmc", "nmcmc")),
     "chains": Field("int", minimum=1),
@@ -96,14 +116,7 @@ SAMPLER_KINDS: dict[str, dict[str, Field]] = {
 UPDATES_KEY = {"hmc": "trajectories", "nmcmc": "updates"}
 
 SCHEMA: dict[str, dict[str, Field]] = {
-    "theory": {
-        "name": Field("str", choices=("phi4",)),
-        "shape": Field("int_list", minimum=2, hint="e.g. shape = [8, 8]"),
-        "beta": Field("float", required=False),
-        "lam": Field("float", required=False, minimum=0.0),
-        "m2": Field("float", required=False),
-        "lamA": Field("float", required=False, minimum=0.0),
-    },
+    "theory": THEORY_COMMON,
     "sampler": SAMPLER_COMMON,
     "model": {
         "coupling": Field("str_list", choices=("affine", "spline")),
@@ -176,7 +189,7 @@ class RunCard:
         return Path(self.output["dir"])
 
     def action(self) -> Phi4Action:
-        """The action described by ``[theory]``."""
+        """The phi^4 action described by ``[theory]`` (see :mod:`hpcflow.workflow.theories` for all)."""
         return Phi4Action(beta=self.theory["beta"], lam=self.theory["lam"])
 
     def canonical(self) -> str:
@@ -290,6 +303,8 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
         given = raw.get(section, {})
         if section == "sampler" and isinstance(given, dict) and given.get("kind") in SAMPLER_KINDS:
             fields = {**SAMPLER_COMMON, **SAMPLER_KINDS[given["kind"]]}
+        if section == "theory" and isinstance(given, dict) and given.get("name") in THEORY_KINDS:
+            fields = {**THEORY_COMMON, **THEORY_KINDS[given["name"]]}
         if not isinstance(given, dict):
             problems.append(f"{section} = {given!r}: must be a [{section}] table")
             continue
@@ -324,8 +339,17 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
     if "shape" in theory and not 1 <= len(theory["shape"]) <= 4:
         problems.append(f"[theory].shape = {theory['shape']}: expected 1 to 4 extents")
     coupling_problem = any(p.startswith(f"[theory].{k} =") for p in problems for k in ("beta", "lam", "m2", "lamA"))
-    if theory and not coupling_problem:
+    if theory.get("name") == "phi4" and not coupling_problem:
         _theory_checks(theory, problems)
+    if theory.get("name") in ("u1", "su2", "su3"):
+        if theory["name"] == "u1" and len(theory.get("shape", [0, 0])) != 2:
+            problems.append(f"[theory].shape = {theory['shape']}: the U(1) theory is two-dimensional (2 extents)")
+        if sampler.get("kind") not in (None, "hmc"):
+            problems.append(f"[sampler].kind = {sampler['kind']!r}: gauge theories are sampled with 'hmc'")
+        if "model" in raw:
+            problems.append("[model]: flows are implemented for phi4 only")
+        if sampler.get("kind") == "hmc" and theory["name"] != "u1" and sampler.get("integrator") == "omelyan":
+            problems.append("[sampler].integrator = 'omelyan': SU(N) HMC has the leapfrog integrator only")
     for key in ("m2", "lamA"):
         theory.pop(key, None)
     updates_key = UPDATES_KEY.get(sampler.get("kind", ""), "")
@@ -370,7 +394,8 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
 def default_run_name(theory: dict[str, Any], sampler: dict[str, Any]) -> str:
     """Run directory name from the physics parameters, e.g. ``phi4_8x8_b0.576_l0.5_hmc_s1``."""
     shape = "x".join(str(n) for n in theory["shape"])
-    return f"{theory['name']}_{shape}_b{theory['beta']:.6g}_l{theory['lam']:.6g}_{sampler['kind']}_s{sampler['seed']}"
+    lam = f"_l{theory['lam']:.6g}" if "lam" in theory else ""
+    return f"{theory['name']}_{shape}_b{theory['beta']:.6g}{lam}_{sampler['kind']}_s{sampler['seed']}"
 
 
 def load_runcard(path: Path | str) -> RunCard:

@@ -3,8 +3,9 @@
 Run directory layout::
 
     runcard.toml, runcard.json   the card as given and normalized (identity of the run)
-    configs.h5                   see :mod:`hpcflow.io.store`: ``phi`` (chain, step, L0, L1),
-                                 ``observables/{action,M,e,C[,log_w]}`` (chain, step[, L0]),
+    configs.h5                   see :mod:`hpcflow.io.store`: the field (``phi`` or ``links``,
+                                 :mod:`hpcflow.workflow.theories`) as (chain, step, ...),
+                                 ``observables/<name>`` (chain, step[, ...]),
                                  ``<kind>/<record>`` (chain, update), e.g. ``hmc/dH``, ``nmcmc/log_w``
     checkpoints/<update>/        sampler state and per-chain RNG states
     timing.json                  wall-clock seconds of the updates so far
@@ -30,17 +31,16 @@ from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
 from hpcflow.io.provenance import provenance
 from hpcflow.io.store import ConfigStore
-from hpcflow.theories.phi4 import energy_density, magnetization, timeslice_correlator
 from hpcflow.workflow.chains import ChainSampler, chain_sampler
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
+from hpcflow.workflow.theories import Theory, theory_of
 
 __all__ = ["STORE", "check_run_dir", "prepare_run_dir", "sample"]
 
 log = logging.getLogger(__name__)
 
 STORE = "configs.h5"
-OBSERVABLES = {"action": "f8", "M": "f8", "e": "f8"}
 
 
 def check_run_dir(card: RunCard) -> None:
@@ -66,26 +66,22 @@ def prepare_run_dir(card: RunCard) -> Path:
     return card.run_dir
 
 
-def _layout(card: RunCard, sampler: ChainSampler) -> dict[str, tuple[tuple[int, ...], str]]:
-    b, shape = card.sampler["chains"], tuple(card.theory["shape"])
+def _layout(card: RunCard, theory: Theory, sampler: ChainSampler) -> dict[str, tuple[tuple[int, ...], str]]:
+    b = card.sampler["chains"]
     steps = card.updates // card.sampler["measure_every"]
-    layout = {"phi": ((b, steps, *shape), "f8"), "observables/C": ((b, steps, shape[0]), "f8")}
-    for name, dtype in {**OBSERVABLES, **sampler.measurements}.items():
+    layout = {theory.field: ((b, steps, *theory.field_shape()), theory.dtype)}
+    for name, (shape, dtype) in theory.observables().items():
+        layout[f"observables/{name}"] = ((b, steps, *shape), dtype)
+    for name, dtype in sampler.measurements.items():
         layout[f"observables/{name}"] = ((b, steps), dtype)
     for name, dtype in sampler.records.items():
         layout[f"{sampler.kind}/{name}"] = ((b, card.updates), dtype)
     return layout
 
 
-def _measure(state: object, sampler: ChainSampler) -> dict[str, torch.Tensor]:
-    phi = state.phi
-    rows = {
-        "phi": phi,
-        "observables/action": state.action,
-        "observables/M": magnetization(phi),
-        "observables/e": energy_density(phi),
-        "observables/C": timeslice_correlator(phi),
-    }
+def _measure(state: object, theory: Theory, sampler: ChainSampler) -> dict[str, torch.Tensor]:
+    rows = {theory.field: state.phi}
+    rows.update({f"observables/{k}": v for k, v in theory.measure(state.phi, state.action).items()})
     rows.update({f"observables/{k}": v for k, v in sampler.measure(state).items()})
     return rows
 
@@ -122,8 +118,9 @@ def sample(card: RunCard, progress: bool = True) -> Path:
     s = card.sampler
     therm, every, total = s["thermalization"], s["measure_every"], s["thermalization"] + card.updates
     sampler = chain_sampler(card)
+    theory = theory_of(card)
     store_path, ckpt_dir = run_dir / STORE, run_dir / "checkpoints"
-    layout = _layout(card, sampler)
+    layout = _layout(card, theory, sampler)
 
     resumed = latest_checkpoint(ckpt_dir)
     if resumed is None:
@@ -136,6 +133,7 @@ def sample(card: RunCard, progress: bool = True) -> Path:
                 "code_version": provenance()["hpcflow"],
                 "provenance": provenance(),
                 "sampler": sampler.kind,
+                "theory": theory.name,
                 "seed": s["seed"],
                 "chains": s["chains"],
                 "rng": "torch.Generator per chain, seeded by numpy SeedSequence(seed, spawn_key=(chain,))",
@@ -164,7 +162,7 @@ def sample(card: RunCard, progress: bool = True) -> Path:
             else:
                 rows.add({f"{sampler.kind}/{k}": v for k, v in records.items()})
                 if (update - therm) % every == 0:
-                    rows.add(_measure(state, sampler))
+                    rows.add(_measure(state, theory, sampler))
             bar.update(1)
             if update % card.output["checkpoint_every"] == 0 or update == total or stop.signum is not None:
                 rows.flush_into(store)

@@ -1,0 +1,160 @@
+"""Theories as the sampling and analysis stages see them: field layout, action, start, observables.
+
+=========  =============================================  ==========================================
+``name``   field dataset (per chain and step)              observables per configuration
+=========  =============================================  ==========================================
+``phi4``   ``phi`` ``(L0, L1)`` float64                   ``action``, ``M``, ``e``, ``C (L0)``
+``u1``     ``links`` ``(2, L0, L1)`` angles, float64      ``action``, ``plaquette``, ``Q``
+``su2/3``  ``links`` ``(d, *L, N, N)`` complex128         ``action``, ``plaquette``
+=========  =============================================  ==========================================
+
+``plaquette`` is :math:`\\frac1N\\mathrm{Re\\,tr}\\,U_P` averaged over sites and planes (U(1):
+:math:`\\cos\\theta_P`); ``Q`` the U(1) topological charge. Gauge fields start cold (``U = 1``)
+or hot (random links) as ``[theory].start`` says.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from hpcflow.lattice.rng import ChainRNG
+from hpcflow.samplers.gauge_hmc import GaugeHMC
+from hpcflow.samplers.hmc import HMC
+from hpcflow.samplers.integrators import INTEGRATORS
+from hpcflow.theories.gauge import (
+    U1Action,
+    WilsonGaugeAction,
+    identity_links,
+    reunitarize,
+    topological_charge,
+    u1_plaquette_angle,
+)
+from hpcflow.theories.phi4 import Phi4Action, energy_density, magnetization, timeslice_correlator
+from hpcflow.workflow.runcard import RunCard
+
+__all__ = ["THEORIES", "Theory", "theory_of"]
+
+
+class Theory(abc.ABC):
+    """What the stages need to know of a theory."""
+
+    name: ClassVar[str]
+    field: ClassVar[str]
+    dtype: ClassVar[str]
+
+    def __init__(self, card: RunCard) -> None:
+        self.card = card
+        self.shape = tuple(card.theory["shape"])
+
+    @abc.abstractmethod
+    def field_shape(self) -> tuple[int, ...]:
+        """Shape of one configuration."""
+
+    @abc.abstractmethod
+    def initial(self, rng: ChainRNG) -> Tensor:
+        """Starting fields of all chains."""
+
+    @abc.abstractmethod
+    def hmc(self, rng: ChainRNG) -> HMC | GaugeHMC:
+        """The HMC sampler of this theory."""
+
+    @abc.abstractmethod
+    def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Per-configuration observables: name -> (shape beyond (chain, step), HDF5 dtype)."""
+
+    @abc.abstractmethod
+    def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
+        """Values of :meth:`observables` for fields ``(B, ...)``."""
+
+
+class Phi4(Theory):
+    name, field, dtype = "phi4", "phi", "f8"
+
+    def action(self) -> Phi4Action:
+        return Phi4Action(beta=self.card.theory["beta"], lam=self.card.theory["lam"])
+
+    def field_shape(self) -> tuple[int, ...]:
+        return self.shape
+
+    def initial(self, rng: ChainRNG) -> Tensor:
+        return rng.normal(self.shape)
+
+    def hmc(self, rng: ChainRNG) -> HMC:
+        s = self.card.sampler
+        return HMC(self.action(), INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=rng)
+
+    def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {"action": ((), "f8"), "M": ((), "f8"), "e": ((), "f8"), "C": ((self.shape[0],), "f8")}
+
+    def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
+        return {"action": action, "M": magnetization(field), "e": energy_density(field), "C": timeslice_correlator(field)}
+
+
+class U1(Theory):
+    name, field, dtype = "u1", "links", "f8"
+
+    def field_shape(self) -> tuple[int, ...]:
+        return (2, *self.shape)
+
+    def initial(self, rng: ChainRNG) -> Tensor:
+        if self.card.theory["start"] == "cold":
+            return torch.zeros((len(rng), *self.field_shape()), dtype=torch.float64)
+        return math.pi * (2.0 * rng.uniform(self.field_shape()) - 1.0)
+
+    def hmc(self, rng: ChainRNG) -> HMC:
+        s = self.card.sampler
+        action = U1Action(beta=self.card.theory["beta"])
+        return HMC(action, INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=rng)
+
+    def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {"action": ((), "f8"), "plaquette": ((), "f8"), "Q": ((), "f8")}
+
+    def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
+        plaq = torch.cos(u1_plaquette_angle(field)).flatten(1).mean(1)
+        return {"action": action, "plaquette": plaq, "Q": topological_charge(field)}
+
+
+class SUN(Theory):
+    field, dtype = "links", "c16"
+    n: ClassVar[int]
+
+    def field_shape(self) -> tuple[int, ...]:
+        return (len(self.shape), *self.shape, self.n, self.n)
+
+    def initial(self, rng: ChainRNG) -> Tensor:
+        cold = identity_links(len(rng), self.shape, self.n)
+        if self.card.theory["start"] == "cold":
+            return cold
+        noise = torch.complex(rng.normal(self.field_shape()), rng.normal(self.field_shape()))
+        return reunitarize(noise)
+
+    def hmc(self, rng: ChainRNG) -> GaugeHMC:
+        s = self.card.sampler
+        return GaugeHMC(WilsonGaugeAction(beta=self.card.theory["beta"]), tau=s["tau"], n_steps=s["steps"], rng=rng)
+
+    def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {"action": ((), "f8"), "plaquette": ((), "f8")}
+
+    def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
+        return {"action": action, "plaquette": WilsonGaugeAction.mean_plaquette(field)}
+
+
+class SU2(SUN):
+    name, n = "su2", 2
+
+
+class SU3(SUN):
+    name, n = "su3", 3
+
+
+THEORIES: dict[str, type[Theory]] = {t.name: t for t in (Phi4, U1, SU2, SU3)}
+
+
+def theory_of(card: RunCard) -> Theory:
+    """The adapter of ``[theory].name``."""
+    return THEORIES[card.theory["name"]](card)

@@ -1,0 +1,100 @@
+"""Gauge ensembles through the sampling stage: U(1) plaquette against the exact torus result,
+SU(3) links stored and kept in the group."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from hpcflow.theories.gauge import u1_plaquette_exact
+from hpcflow.workflow.analyze import analyze
+from hpcflow.workflow.runcard import RunCardError, load_runcard
+from hpcflow.workflow.sample import sample
+
+U1 = """\
+[theory]
+name = "u1"
+shape = [8, 8]
+beta = 2.0
+start = "hot"
+
+[sampler]
+kind = "hmc"
+chains = 16
+trajectories = 300
+thermalization = 50
+tau = 1.0
+steps = 8
+seed = 3
+
+[output]
+dir = "{dir}"
+"""
+
+SU3 = """\
+[theory]
+name = "su3"
+shape = [4, 2, 2, 2]
+beta = 5.8
+start = "hot"
+
+[sampler]
+kind = "hmc"
+chains = 2
+trajectories = 10
+thermalization = 2
+tau = 0.5
+steps = 10
+seed = 1
+
+[output]
+dir = "{dir}"
+checkpoint_every = 4
+"""
+
+
+@pytest.mark.slow
+def test_u1_ensemble_matches_the_exact_plaquette(tmp_path: Path) -> None:
+    card_path = tmp_path / "u1.toml"
+    card_path.write_text(U1.format(dir=tmp_path / "run"))
+    store = sample(load_runcard(card_path), progress=False)
+    summary = json.loads((analyze(tmp_path / "run") / "analysis.json").read_text())
+    plaq = summary["observables"]["plaquette"]
+    assert abs(plaq["value"] - u1_plaquette_exact(2.0, 64)) < 4 * plaq["error"]
+    with h5py.File(store) as f:
+        assert f["links"].shape == (16, 300, 2, 8, 8) and f.attrs["theory"] == "u1"
+        q = f["observables/Q"][()]
+    np.testing.assert_allclose(q, np.round(q), atol=1e-9)
+    assert "topological_susceptibility" in summary["observables"]
+
+
+def test_su3_links_are_stored_and_stay_in_the_group(tmp_path: Path) -> None:
+    card_path = tmp_path / "su3.toml"
+    card_path.write_text(SU3.format(dir=tmp_path / "run"))
+    store = sample(load_runcard(card_path), progress=False)
+    with h5py.File(store) as f:
+        links = torch.from_numpy(f["links"][()])
+        plaq = f["observables/plaquette"][()]
+        acceptance = f.attrs["acceptance"]
+    assert links.shape == (2, 10, 4, 4, 2, 2, 2, 3, 3) and links.dtype == torch.complex128
+    eye = torch.eye(3, dtype=links.dtype)
+    torch.testing.assert_close(links @ links.conj().transpose(-1, -2), eye.expand_as(links), rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.linalg.det(links), torch.ones(links.shape[:-2], dtype=links.dtype), rtol=0, atol=1e-12)
+    assert np.all((plaq > 0) & (plaq < 1)) and acceptance > 0.3
+
+
+def test_gauge_cards_are_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(U1.format(dir=tmp_path / "run").replace("shape = [8, 8]", "shape = [8, 8, 8]")
+                   .replace('kind = "hmc"', 'kind = "nmcmc"'))
+    with pytest.raises(RunCardError) as info:
+        load_runcard(bad)
+    text = str(info.value)
+    assert "the U(1) theory is two-dimensional" in text and "gauge theories are sampled with 'hmc'" in text
+    for card in ("u1_32x32_b3.toml", "su3_16x8x8x8_b5.8.toml"):
+        assert load_runcard(Path(__file__).resolve().parent.parent / "jobs" / "cards" / card).theory["beta"] > 0
