@@ -3,6 +3,7 @@
 ``hpcflow train CARD.toml``    train (or resume training) the flow of a run card
 ``hpcflow sample CARD.toml``   run (or resume) the sampler of a run card (HMC or NMCMC)
 ``hpcflow analyze RUN_DIR``    Gamma-method analysis and report of a run directory
+``hpcflow solve CARD.toml``    Dirac-operator solves on a stored gauge configuration (a [solve] card)
 ``hpcflow run CARD.toml``      train (if the card has [training]), sample, analyze; prints the report path
 
 Bad input exits with status 2 and one line per problem; a run stopped by SIGTERM/SIGINT
@@ -12,6 +13,7 @@ checkpoints and exits with 128 + the signal number (rerun the same command to re
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -33,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("card", type=Path, help="TOML run card")
     a = sub.add_parser("analyze", help="analyse a run directory and write its report")
     a.add_argument("run_dir", type=Path, help="run directory (holds configs.h5)")
+    v = sub.add_parser("solve", help="Dirac-operator solves on a stored gauge configuration")
+    v.add_argument("card", type=Path, help="TOML card with a [solve] section")
     r = sub.add_parser("run", help="train (if the card has [training]), sample, analyze; prints the report path")
     r.add_argument("card", type=Path, help="TOML run card")
     return p
@@ -56,6 +60,18 @@ def _sample(card_path: Path, progress: bool, train_first: bool = False) -> Path:
     path = sample(card, progress=progress)
     print(f"configurations: {path}")
     return card.run_dir
+
+
+def _solve(card_path: Path) -> None:
+    from hpcflow.workflow.runcard import load_runcard
+    from hpcflow.workflow.solve import solve
+
+    out = solve(load_runcard(card_path))
+    summary = json.loads((out / "solve.json").read_text())
+    print(f"{'mass':>8} {'iterations':>10} {'work':>8} {'residual':>10} {'converged':>9}")
+    for r in summary["results"]:
+        print(f"{r['mass']:>8.4f} {r['iterations']:>10} {r['work']:>8} {r['final_residual']:>10.2e} {str(r['converged']):>9}")
+    print(f"results: {out / 'solve.json'}")
 
 
 def _analyze(run_dir: Path) -> None:
@@ -82,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             _train(args.card, progress)
         elif args.command == "sample":
             _sample(args.card, progress)
+        elif args.command == "solve":
+            _solve(args.card)
         elif args.command == "analyze":
             _analyze(args.run_dir)
         elif args.command == "run":

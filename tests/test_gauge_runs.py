@@ -4,6 +4,7 @@ SU(3) links stored and kept in the group."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import cli_env, hpcflow_cmd
 from hpcflow.theories.gauge import u1_plaquette_exact
 from hpcflow.workflow.analyze import analyze
 from hpcflow.workflow.runcard import RunCardError, load_runcard
@@ -98,3 +100,36 @@ def test_gauge_cards_are_validated(tmp_path: Path) -> None:
     assert "the U(1) theory is two-dimensional" in text and "gauge theories are sampled with 'hmc'" in text
     for card in ("u1_32x32_b3.toml", "su3_16x8x8x8_b5.8.toml"):
         assert load_runcard(Path(__file__).resolve().parent.parent / "jobs" / "cards" / card).theory["beta"] > 0
+
+
+def test_solve_stage_on_a_stored_configuration(tmp_path: Path) -> None:
+    card_path = tmp_path / "su3.toml"
+    card_path.write_text(SU3.format(dir=tmp_path / "run"))
+    store = sample(load_runcard(card_path), progress=False)
+    solve_card = tmp_path / "solve.toml"
+    solve_card.write_text(f"""\
+[solve]
+configs = "{store}"
+masses = [0.2, 0.05]
+csw = 1.0
+solver = "fgmres"
+tol = 1e-9
+maxiter = 500
+sources = 2
+seed = 4
+dir = "{tmp_path / 'solve'}"
+""")
+    res = subprocess.run(hpcflow_cmd("solve", str(solve_card)), env=cli_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "solve" / "solve.json").read_text())
+    results = summary["results"]
+    assert len(results) == 4 and all(r["converged"] and r["final_residual"] < 1e-9 for r in results)
+    heavy = np.mean([r["iterations"] for r in results if r["mass"] == 0.2])
+    light = np.mean([r["iterations"] for r in results if r["mass"] == 0.05])
+    assert light > heavy  # lighter quarks cost more iterations
+    assert (tmp_path / "solve" / "solve.png").stat().st_size > 10_000
+    bad = tmp_path / "bad.toml"
+    bad.write_text(solve_card.read_text().replace('solver = "fgmres"', 'solver = "gmres"').replace("tol = 1e-9\n", ""))
+    res = subprocess.run(hpcflow_cmd("solve", str(bad)), env=cli_env(), capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "[solve].solver = 'gmres'" in res.stderr and 'missing required key "tol"' in res.stderr

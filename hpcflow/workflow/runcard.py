@@ -145,13 +145,28 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "dir": Field("str", required=False),
         "checkpoint_every": Field("int", required=False, default=100, minimum=1),
     },
+    "solve": {
+        "configs": Field("str", hint='e.g. configs = "runs/su3_16x8x8x8_b5.8/configs.h5"'),
+        "chain": Field("int", required=False, default=0, minimum=0),
+        "step": Field("int", required=False, default=-1),
+        "masses": Field("float_list", hint="e.g. masses = [-0.5, -0.45, -0.4]"),
+        "csw": Field("float", required=False, default=0.0, minimum=0.0),
+        "antiperiodic_time": Field("bool", required=False, default=True),
+        "solver": Field("str", choices=("fgmres", "bicgstab", "cg")),
+        "tol": Field("float", minimum=0.0, exclusive_min=True, hint="e.g. tol = 1e-8"),
+        "maxiter": Field("int", minimum=1),
+        "restart": Field("int", required=False, default=30, minimum=1),
+        "sources": Field("int", required=False, default=2, minimum=1),
+        "seed": Field("int", minimum=0, maximum=INT_MAX),
+        "dir": Field("str"),
+    },
     "analysis": {
         "t_min": Field("int", required=False, default=1, minimum=1),
         "reweight": Field("bool", required=False, default=False),
     },
 }
 REQUIRED_SECTIONS = ("theory", "sampler")
-OPTIONAL_SECTIONS = ("model", "training")  # absent unless given; the others get their defaults
+OPTIONAL_SECTIONS = ("model", "training", "solve")  # absent unless given; the others get their defaults
 
 
 @dataclass(frozen=True)
@@ -202,7 +217,7 @@ def _describe(f: Field) -> str:
         choices = " or ".join(repr(c) for c in f.choices)
         return f"{choices}, or a list of them" if f.kind == "str_list" else choices
     kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
-            "int_list": "a list of integers"}[f.kind]
+            "int_list": "a list of integers", "float_list": "a list of numbers"}[f.kind]
     bounds = []
     if f.minimum is not None:
         bounds.append(f"{'>' if f.exclusive_min else '>='} {f.minimum:g}")
@@ -232,6 +247,11 @@ def _check(value: Any, f: Field) -> tuple[Any, bool]:
         return value, ok
     if f.kind == "bool":
         return value, isinstance(value, bool)
+    if f.kind == "float_list":
+        ok = isinstance(value, list) and len(value) > 0 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        )
+        return ([float(v) for v in value], True) if ok else (value, False)
     if f.kind == "str_list":
         items = value if isinstance(value, list) else [value]
         ok = len(items) > 0 and all(isinstance(v, str) and v in f.choices for v in items)
@@ -294,6 +314,7 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
     """Validate and normalize a parsed run card; raises :class:`RunCardError` listing every problem."""
     problems: list[str] = []
     data: dict[str, dict[str, Any]] = {}
+    required = ("solve",) if "solve" in raw else REQUIRED_SECTIONS
     for section in raw:
         if section not in SCHEMA:
             problems.append(
@@ -309,11 +330,11 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
             problems.append(f"{section} = {given!r}: must be a [{section}] table")
             continue
         if section not in raw:
-            if section in REQUIRED_SECTIONS:
+            if section in required:
                 problems.append(f"[{section}]: missing required section")
                 continue
-            if section in OPTIONAL_SECTIONS:
-                continue
+            if section in OPTIONAL_SECTIONS or section in REQUIRED_SECTIONS:
+                continue  # absent; only sections of harmless defaults are filled in
         out: dict[str, Any] = {}
         for key, value in given.items():
             if key not in fields:
@@ -380,6 +401,8 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
         problems.append(
             f"[analysis].t_min = {data['analysis']['t_min']}: must be < L0/2 = {theory['shape'][0] // 2}"
         )
+    if "solve" in data:
+        output["dir"] = data["solve"].get("dir", "")
     if "dir" not in output and not problems:
         output["dir"] = str(Path("runs") / default_run_name(theory, sampler))
     if "dir" in output:
