@@ -1,0 +1,130 @@
+"""Wilson and Wilson-clover throughput: hpcflow's torch reference (and the CuPy kernel on a GPU)
+against a naive per-direction torch.roll implementation and a copy bandwidth, all measured in
+the same run.
+
+Flop counts are the conventional ones (Wilson hopping term 1320 per site, clover term 504 per
+site), so GFLOP/s compare across codes; bytes are the minimum traffic per site without link
+compression: Wilson 8 links x 18 reals + 8 neighbour spinors x 24 + 1 output x 24 = 360 reals
+(2880 B in float64, as shared/PHYSICS.md), plus for the clover term the 12x12 complex matrix
+as stored here (288 reals) and the local spinor (24): the roofline is bytes / copy bandwidth.
+
+Usage: python benchmarks/bench_dslash.py [--sizes 8 12 16 24] [--device cpu|cuda] [--rhs 1]
+Output: a table, benchmarks/results/bench_dslash.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine, write_json  # noqa: E402
+
+from hpcflow.dirac import GAMMA_4D, WilsonDirac  # noqa: E402
+from hpcflow.theories.gauge import random_su_n  # noqa: E402
+
+FLOPS = {"wilson": 1320, "clover": 1320 + 504}
+REALS = {"wilson": 360, "clover": 360 + 288 + 24}
+
+
+def naive_wilson(links: torch.Tensor, psi: torch.Tensor, mass: float) -> torch.Tensor:
+    """Textbook version: roll the spinor and the links per direction, apply (1 -+ gamma) in full."""
+    gammas = GAMMA_4D.to(device=psi.device, dtype=psi.dtype)
+    eye = torch.eye(4, dtype=psi.dtype, device=psi.device)
+    out = (4 + mass) * psi
+    for mu in range(4):
+        fwd = torch.roll(psi, -1, mu + 1)
+        u_back = torch.roll(links[mu], 1, mu).conj().transpose(-1, -2)
+        bwd = torch.roll(psi, 1, mu + 1)
+        hop_f = torch.einsum("...ab,n...sb->n...sa", links[mu], fwd)
+        hop_b = torch.einsum("...ab,n...sb->n...sa", u_back, bwd)
+        out = out - 0.5 * torch.einsum("st,n...ta->n...sa", eye - gammas[mu], hop_f)
+        out = out - 0.5 * torch.einsum("st,n...ta->n...sa", eye + gammas[mu], hop_b)
+    return out
+
+
+def timed(fn, device: str, min_seconds: float = 0.5) -> float:
+    fn()
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
+    calls, t0 = 0, time.perf_counter()
+    while calls < 2 or time.perf_counter() - t0 < min_seconds:
+        fn()
+        calls += 1
+    sync()
+    return (time.perf_counter() - t0) / calls
+
+
+def copy_bandwidth(device: str, nbytes: int = 256 * 2**20) -> float:
+    src = torch.empty(nbytes // 8, dtype=torch.float64, device=device).normal_()
+    dst = torch.empty_like(src)
+    return 2 * nbytes / timed(lambda: dst.copy_(src), device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 12, 16, 24])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--rhs", type=int, default=1)
+    args = parser.parse_args()
+    bandwidth = copy_bandwidth(args.device)
+    print(f"device {args.device}; copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write)")
+    print(f"{'L':>3} {'dtype':>9} {'operator':>8} {'impl':>7} {'ms':>9} {'GFLOP/s':>8} {'GB/s':>7} {'of copy':>7} {'vs naive':>8}")
+    rows = []
+    for side in args.sizes:
+        shape = (side,) * 4
+        for dtype in (torch.complex128, torch.complex64):
+            gen = torch.Generator().manual_seed(side)
+            links = random_su_n((4, *shape), 3, gen, dtype).to(args.device)
+            psi = torch.view_as_complex(torch.randn(args.rhs, *shape, 4, 3, 2, generator=gen, dtype=torch.float64)).to(dtype).to(args.device)
+            volume = side**4 * args.rhs
+            real_bytes = 8 if dtype == torch.complex128 else 4
+            naive = timed(lambda: naive_wilson(links, psi, -0.4), args.device)
+            impls = {"naive": ("wilson", naive)}
+            for op_name, csw in (("wilson", 0.0), ("clover", 1.0)):
+                op = WilsonDirac(links, mass=-0.4, csw=csw, backend="torch")
+                impls[f"torch-{op_name}"] = (op_name, timed(lambda: op(psi), args.device))
+                if args.device == "cuda":
+                    gpu = WilsonDirac(links, mass=-0.4, csw=csw, backend="cupy")
+                    impls[f"cupy-{op_name}"] = (op_name, timed(lambda: gpu(psi), args.device))
+            for impl, (op_name, seconds) in impls.items():
+                gflops = FLOPS[op_name] * volume / seconds / 1e9
+                gbytes = REALS[op_name] * real_bytes * volume / seconds / 1e9
+                row = dict(L=side, dtype=str(dtype).split(".")[1], operator=op_name, impl=impl.split("-")[0],
+                           seconds=seconds, gflops=gflops, gbytes=gbytes, fraction_of_copy=gbytes * 1e9 / bandwidth,
+                           speedup_vs_naive=naive / seconds)
+                rows.append(row)
+                print(f"{side:>3} {row['dtype']:>9} {op_name:>8} {row['impl']:>7} {seconds * 1e3:>9.2f} {gflops:>8.2f} "
+                      f"{gbytes:>7.2f} {row['fraction_of_copy']:>7.3f} {row['speedup_vs_naive']:>8.2f}")
+    out = write_json(f"bench_dslash_{args.device}", {"machine": machine(), "device": args.device,
+                                                      "copy_bandwidth_bytes_per_s": bandwidth, "rows": rows})
+    _plot(rows, bandwidth, RESULTS / f"bench_dslash_{args.device}.png")
+    print(f"results: {out}")
+
+
+def _plot(rows: list[dict], bandwidth: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key in sorted({(r["impl"], r["operator"], r["dtype"]) for r in rows}):
+        sel = [r for r in rows if (r["impl"], r["operator"], r["dtype"]) == key]
+        ax.plot([r["L"] for r in sel], [r["gbytes"] for r in sel], "o-", label=" ".join(key))
+    ax.axhline(bandwidth / 1e9, color="k", ls="--", label="copy bandwidth")
+    ax.set_xlabel("L (lattice L^4)")
+    ax.set_ylabel("effective GB/s")
+    ax.set_yscale("log")
+    ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
