@@ -133,3 +133,37 @@ dir = "{tmp_path / 'solve'}"
     res = subprocess.run(hpcflow_cmd("solve", str(bad)), env=cli_env(), capture_output=True, text=True)
     assert res.returncode == 2
     assert "[solve].solver = 'gmres'" in res.stderr and 'missing required key "tol"' in res.stderr
+
+
+def test_su3_run_interrupted_by_sigterm_resumes_to_identical_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gauge sampler state (links, action, tuned steps, RNG) round-trips through checkpoints."""
+    import os
+    import signal
+
+    from hpcflow.samplers.gauge_hmc import GaugeHMC
+    from hpcflow.workflow.signals import Interrupted
+
+    ref_card = tmp_path / "ref.toml"
+    ref_card.write_text(SU3.format(dir=tmp_path / "reference"))
+    reference = sample(load_runcard(ref_card), progress=False)
+    card_path = tmp_path / "su3.toml"
+    card_path.write_text(SU3.format(dir=tmp_path / "reference"))  # the same card, run again in a fresh dir
+    (tmp_path / "reference").rename(tmp_path / "done")
+    calls = {"n": 0}
+    original = GaugeHMC.step
+
+    def step_then_signal(self: GaugeHMC, state):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, state)
+
+    monkeypatch.setattr(GaugeHMC, "step", step_then_signal)
+    with pytest.raises(Interrupted):
+        sample(load_runcard(card_path), progress=False)
+    monkeypatch.setattr(GaugeHMC, "step", original)
+    resumed = sample(load_runcard(card_path), progress=False)
+    with h5py.File(tmp_path / "done" / "configs.h5") as a, h5py.File(resumed) as b:
+        for name in ("links", "observables/plaquette", "hmc/dH", "hmc/accepted"):
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+    assert reference.name == "configs.h5"
