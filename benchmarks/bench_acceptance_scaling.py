@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, write_json  # noqa: E402
+from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
 
 
 def smooth(y: np.ndarray, window: int = 5) -> np.ndarray:
@@ -45,11 +46,7 @@ def main() -> None:
     if not curves:
         raise SystemExit(f"no training logs under {args.runs}: run benchmarks/bench_acceptance_table.py first")
     out = write_json("acceptance_scaling", {"machine": machine(), "curves": {str(k): v for k, v in sorted(curves.items())}})
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for side, c in sorted(curves.items()):
         acc = smooth(np.array(c["acceptance"]))
@@ -63,9 +60,7 @@ def main() -> None:
         ax.set_ylabel("acceptance (running mean of 5 logged batches)")
         ax.legend()
     fig.suptitle("phi^4, lam = 0.5, xi ~ L/4: NMCMC acceptance during training")
-    fig.tight_layout()
-    fig.savefig(RESULTS / "acceptance_scaling.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, RESULTS / "acceptance_scaling.png")
     for side, c in sorted(curves.items()):
         print(f"{side:>3}x{side:<3} Phi_train {c['phi_train'][-1]:>9}  acceptance {np.mean(c['acceptance'][-5:]):.3f}  "
               f"({c['seconds'][-1] / 60:.1f} min)")

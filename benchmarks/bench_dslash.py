@@ -26,6 +26,7 @@ from common import RESULTS, machine, write_json  # noqa: E402
 
 from hpcflow.dirac import GAMMA_4D, WilsonDirac  # noqa: E402
 from hpcflow.theories.gauge import random_su_n  # noqa: E402
+from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
 
 FLOPS = {"wilson": 1320, "clover": 1320 + 504}
 REALS = {"wilson": 360, "clover": 360 + 288 + 24}
@@ -107,11 +108,7 @@ def main() -> None:
 
 
 def _plot(rows: list[dict], bandwidth: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key in sorted({(r["impl"], r["operator"], r["dtype"]) for r in rows}):
         sel = [r for r in rows if (r["impl"], r["operator"], r["dtype"]) == key]
@@ -121,9 +118,7 @@ def _plot(rows: list[dict], bandwidth: float, path: Path) -> None:
     ax.set_ylabel("effective GB/s")
     ax.set_yscale("log")
     ax.legend(fontsize="x-small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

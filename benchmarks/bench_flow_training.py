@@ -21,6 +21,7 @@ from mit_reference import ReferenceFlow  # noqa: E402
 
 from hpcflow.models.flows import FlowSpec, build_flow  # noqa: E402
 from hpcflow.theories.phi4 import Phi4Action  # noqa: E402
+from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
 
 ACTION = Phi4Action(beta=0.576, lam=0.5)
 
@@ -62,11 +63,7 @@ def main() -> None:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels = [f"{r['L']}^2, B={r['batch']}" for r in rows]
     x = range(len(rows))
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -76,9 +73,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("samples / s")
     ax.set_title("flow training throughput (16 affine layers, CNN [8, 8])")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from hpcflow.lattice.rng import ChainRNG  # noqa: E402
 from hpcflow.samplers.hmc import HMC  # noqa: E402
 from hpcflow.samplers.integrators import Leapfrog  # noqa: E402
 from hpcflow.theories.phi4 import Phi4Action  # noqa: E402
+from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
 
 ACTION = Phi4Action(beta=0.576, lam=0.5)
 N_STEPS = 10
@@ -91,11 +92,7 @@ def main() -> None:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, l in enumerate(sorted({r["L"] for r in rows})):
         sel = [r for r in rows if r["L"] == l]
@@ -107,9 +104,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("site updates / s")
     ax.set_title("phi^4 HMC: batched vs one chain at a time")
     ax.legend(fontsize="x-small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from hpcflow.samplers.hmc import HMC  # noqa: E402
 from hpcflow.samplers.integrators import Leapfrog  # noqa: E402
 from hpcflow.theories.gauge import U1Action, WilsonGaugeAction, identity_links, u1_links  # noqa: E402
 from hpcflow.workflow.solve import load_links  # noqa: E402
+from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
 
 MASSES = {"u1": [0.3, 0.2, 0.1, 0.05, 0.0], "su3": [-0.3, -0.45, -0.6, -0.7, -0.75]}
 
@@ -95,11 +96,7 @@ def main() -> None:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, name in zip(axes, ("u1", "su3")):
         for solver in ("cg", "bicgstab", "fgmres"):
@@ -110,9 +107,7 @@ def _plot(rows: list[dict], path: Path) -> None:
         ax.set_ylabel("applications of D")
         ax.set_yscale("log")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ import numpy as np
 from hpcflow.analysis.correlators import CorrelatorAnalysis
 from hpcflow.analysis.gamma import GammaResult
 
-__all__ = ["plot_autocorrelation", "plot_correlator", "plot_histories"]
+__all__ = ["plot_autocorrelation", "plot_correlator", "plot_histories", "pyplot", "save_figure"]
 
 
-def _pyplot():  # noqa: ANN202 - matplotlib.pyplot module
+def pyplot():  # noqa: ANN201 - the matplotlib.pyplot module
+    """matplotlib.pyplot on the non-interactive Agg backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,9 +22,16 @@ def _pyplot():  # noqa: ANN202 - matplotlib.pyplot module
     return plt
 
 
+def save_figure(fig: object, path: Path) -> None:
+    """Lay out, write as PNG and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+
+
 def plot_histories(path: Path, series: dict[str, np.ndarray], max_chains: int = 4) -> None:
     """Monte Carlo histories, one panel per observable, up to ``max_chains`` chains each."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.2 * len(series)), sharex=True, squeeze=False)
     for ax, (name, data) in zip(axes[:, 0], series.items()):
         for c in range(min(max_chains, data.shape[0])):
@@ -31,14 +39,12 @@ def plot_histories(path: Path, series: dict[str, np.ndarray], max_chains: int = 
         ax.set_ylabel(name)
     axes[0, 0].legend(loc="upper right", fontsize="x-small", ncol=max_chains)
     axes[-1, 0].set_xlabel("measurement")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_autocorrelation(path: Path, results: dict[str, GammaResult]) -> None:
     """Normalized autocorrelation functions with the automatic window ``W`` marked."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, r in results.items():
         t_max = max(4 * r.window, 10)
@@ -50,14 +56,12 @@ def plot_autocorrelation(path: Path, results: dict[str, GammaResult]) -> None:
     ax.set_ylabel("rho(t)")
     ax.set_title("autocorrelation (dotted: window W)")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_correlator(path: Path, corr: CorrelatorAnalysis) -> None:
     """``G(t)`` with the cosh fit (log scale) and the effective mass against the fitted mass."""
-    plt = _pyplot()
+    plt = pyplot()
     l0 = len(corr.g)
     t = np.arange(l0)
     g = np.array([r.value for r in corr.g])
@@ -77,6 +81,4 @@ def plot_correlator(path: Path, corr: CorrelatorAnalysis) -> None:
     ax2.set_xlabel("t")
     ax2.set_title("effective mass")
     ax2.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -1,8 +1,22 @@
 """Markov-chain samplers over a batch of chains."""
 
-from hpcflow.samplers.hmc import HMC, HMCState, StepInfo, StepSizeTuner
+from hpcflow.samplers.gauge_hmc import GaugeHMC
+from hpcflow.samplers.hmc import HMC, HMCState, StepInfo, StepSizeTuner, metropolis
 from hpcflow.samplers.integrators import INTEGRATORS, Integrator, Leapfrog, Omelyan
+from hpcflow.samplers.nmcmc import NMCMC
 
 __all__ = sorted(
-    ["HMC", "HMCState", "INTEGRATORS", "Integrator", "Leapfrog", "Omelyan", "StepInfo", "StepSizeTuner"]
+    [
+        "GaugeHMC",
+        "HMC",
+        "HMCState",
+        "INTEGRATORS",
+        "Integrator",
+        "Leapfrog",
+        "NMCMC",
+        "Omelyan",
+        "StepInfo",
+        "StepSizeTuner",
+        "metropolis",
+    ]
 )

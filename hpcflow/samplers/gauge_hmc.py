@@ -19,16 +19,15 @@ trajectory by :func:`~hpcflow.theories.gauge.reunitarize`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
 from hpcflow.lattice.geometry import shift
 from hpcflow.lattice.rng import ChainRNG
+from hpcflow.samplers.hmc import HMCState, StepInfo, metropolis
 from hpcflow.theories.gauge import WilsonGaugeAction, dagger, reunitarize
 
-__all__ = ["GaugeHMC", "GaugeHMCInfo", "GaugeHMCState", "staples", "traceless_hermitian", "wilson_force"]
+__all__ = ["GaugeHMC", "staples", "traceless_hermitian", "wilson_force"]
 
 
 def traceless_hermitian(x: Tensor) -> Tensor:
@@ -80,22 +79,6 @@ def _generators(n: int, dtype: torch.dtype) -> Tensor:
     return torch.stack(gens)
 
 
-@dataclass(frozen=True)
-class GaugeHMCState:
-    """Links ``(B, d, *L, N, N)`` and their action ``(B,)``."""
-
-    phi: Tensor
-    action: Tensor
-
-
-@dataclass(frozen=True)
-class GaugeHMCInfo:
-    """Per-chain ``dH`` and acceptance of one trajectory."""
-
-    dH: Tensor
-    accepted: Tensor
-
-
 class GaugeHMC:
     """HMC for the SU(N) Wilson action over a batch of chains (leapfrog in the group).
 
@@ -112,8 +95,9 @@ class GaugeHMC:
     def eps(self) -> float:
         return self.tau / self.n_steps
 
-    def init(self, u: Tensor) -> GaugeHMCState:
-        return GaugeHMCState(phi=u, action=self.action(u))
+    def init(self, u: Tensor) -> HMCState:
+        """Chains at links ``u`` ``(B, d, *L, N, N)`` (the state's ``phi`` holds the links)."""
+        return HMCState(phi=u, action=self.action(u))
 
     def momenta(self, u: Tensor) -> Tensor:
         """Gaussian traceless hermitian momenta, one set per link."""
@@ -137,16 +121,11 @@ class GaugeHMC:
             p = p - kick * wilson_force(self.action, u)
         return u, p
 
-    def step(self, state: GaugeHMCState) -> tuple[GaugeHMCState, GaugeHMCInfo]:
+    def step(self, state: HMCState) -> tuple[HMCState, StepInfo]:
+        """One trajectory per chain, end points re-projected onto SU(N), then the Metropolis test."""
         p = self.momenta(state.phi)
         h0 = self.kinetic(p) + state.action
         u_new, p_new = self.trajectory(state.phi, p)
         u_new = reunitarize(u_new)
         s_new = self.action(u_new)
-        dH = self.kinetic(p_new) + s_new - h0
-        accepted = torch.log(self.rng.uniform(dtype=dH.dtype)) < -dH
-        mask = accepted.view(-1, *([1] * (u_new.dim() - 1)))
-        return (
-            GaugeHMCState(phi=torch.where(mask, u_new, state.phi), action=torch.where(accepted, s_new, state.action)),
-            GaugeHMCInfo(dH=dH, accepted=accepted),
-        )
+        return metropolis(state, u_new, s_new, self.kinetic(p_new) + s_new - h0, self.rng)

@@ -22,7 +22,7 @@ from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.integrators import Integrator
 from hpcflow.theories.action import Action
 
-__all__ = ["HMC", "HMCState", "StepInfo", "StepSizeTuner"]
+__all__ = ["HMC", "HMCState", "StepInfo", "StepSizeTuner", "metropolis"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,17 @@ class StepInfo:
 
     dH: Tensor
     accepted: Tensor
+
+
+def metropolis(state: HMCState, phi_new: Tensor, action_new: Tensor, dH: Tensor, rng: ChainRNG) -> tuple[HMCState, StepInfo]:
+    r"""Accept each chain's end point with probability :math:`\min(1, e^{-\delta H})`.
+
+    ``u < exp(-dH)`` is tested as ``log u < -dH``; a NaN ``dH`` is rejected, never accepted.
+    """
+    accepted = torch.log(rng.uniform(dtype=dH.dtype)) < -dH
+    mask = accepted.view(-1, *([1] * (state.phi.dim() - 1)))
+    new = HMCState(phi=torch.where(mask, phi_new, state.phi), action=torch.where(accepted, action_new, state.action))
+    return new, StepInfo(dH=dH, accepted=accepted)
 
 
 class HMC:
@@ -86,15 +97,7 @@ class HMC:
         phi_new, pi_new = self.trajectory(state.phi, pi)
         action_new = self.action(phi_new)
         dH = self.hamiltonian(phi_new, pi_new, action_new) - h_start
-        u = self.rng.uniform(dtype=dH.dtype)
-        # u < exp(-dH) written as log u < -dH; a NaN dH is rejected, never accepted.
-        accepted = torch.log(u) < -dH
-        mask = accepted.view(-1, *([1] * (state.phi.dim() - 1)))
-        new = HMCState(
-            phi=torch.where(mask, phi_new, state.phi),
-            action=torch.where(accepted, action_new, state.action),
-        )
-        return new, StepInfo(dH=dH, accepted=accepted)
+        return metropolis(state, phi_new, action_new, dH, self.rng)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from hpcflow.io.store import ConfigStore
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.theories.gauge import u1_links
 from hpcflow.workflow.runcard import RunCard, RunCardError
+from hpcflow.analysis.report import pyplot, save_figure
 
 __all__ = ["load_links", "solve"]
 
@@ -78,11 +79,7 @@ def solve(card: RunCard) -> Path:
 
 
 def _plot(results: list[dict[str, Any]], solver: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     masses = sorted({r["mass"] for r in results})
     mean_it = [np.mean([r["iterations"] for r in results if r["mass"] == m]) for m in masses]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -96,6 +93,4 @@ def _plot(results: list[dict[str, Any]], solver: str, path: Path) -> None:
     ax2.set_xlabel("iteration")
     ax2.set_ylabel("|r| / |b|")
     ax2.legend(fontsize="x-small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
