@@ -22,7 +22,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, copy_bandwidth, machine, time_until, write_json  # noqa: E402

@@ -103,7 +103,7 @@ def test_kill_9_at_random_moments_then_resume_gives_identical_data(write_card, t
     run = tmp_path / "run"
     rng = random.Random(1)
     beyond = 0
-    for attempt in range(3):
+    for _ in range(3):
         proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_checkpoint(run, beyond, proc)
