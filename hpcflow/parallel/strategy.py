@@ -1,0 +1,202 @@
+"""One interface for data-parallel training, whatever the backend.
+
+``SerialStrategy`` (one process: laptops, CI), ``DDPStrategy`` (torch.distributed: gloo on CPU,
+nccl on GPU; the default on a cluster) and ``HorovodStrategy`` (imported only when chosen). The
+trainer calls ``init``, ``wrap``, ``all_reduce_mean`` and ``barrier`` and never branches on the
+backend. Methods called before ``init`` raise :class:`StrategyNotInitialized`.
+
+The torch.distributed rendezvous needs no launcher support: rank 0 picks a free TCP port and
+its address, broadcasts them over MPI (mpi4py) when the job was started by mpiexec/srun, or
+takes ``MASTER_ADDR``/``MASTER_PORT`` from torchrun, and passes them as ``tcp://`` to
+``init_process_group``; nothing is written into the environment.
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from hpcflow.parallel.env import ClusterEnv
+
+__all__ = [
+    "STRATEGIES",
+    "DDPStrategy",
+    "HorovodStrategy",
+    "SerialStrategy",
+    "Strategy",
+    "StrategyNotInitialized",
+    "StrategyUnavailable",
+]
+
+
+class StrategyNotInitialized(RuntimeError):
+    """A strategy method was called before ``init()``."""
+
+    def __init__(self, strategy: str, method: str) -> None:
+        super().__init__(f"{strategy}.{method}() called before {strategy}.init()")
+
+
+class StrategyUnavailable(RuntimeError):
+    """The chosen backend is not installed."""
+
+    def __init__(self, name: str, extra: str) -> None:
+        super().__init__(f"parallel backend {name!r} is not available: install it (pip install '.[{extra}]')")
+
+
+class Strategy(abc.ABC):
+    """Data-parallel backend."""
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._env: ClusterEnv | None = None
+
+    @property
+    def env(self) -> ClusterEnv:
+        if self._env is None:
+            raise StrategyNotInitialized(type(self).__name__, "env")
+        return self._env
+
+    def _require(self, method: str) -> None:
+        if self._env is None:
+            raise StrategyNotInitialized(type(self).__name__, method)
+
+    @abc.abstractmethod
+    def init(self) -> None:
+        """Join the world (collective over all ranks)."""
+
+    @abc.abstractmethod
+    def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """Model and optimizer whose steps use gradients averaged over ranks."""
+
+    @abc.abstractmethod
+    def all_reduce_mean(self, x: Tensor) -> Tensor:
+        """Mean of ``x`` over ranks (a new tensor on every rank)."""
+
+    def barrier(self) -> None:
+        """Wait for every rank."""
+        self._require("barrier")
+
+    def shutdown(self) -> None:
+        """Leave the world."""
+
+
+class SerialStrategy(Strategy):
+    """One process; every collective is the identity."""
+
+    name = "serial"
+
+    def init(self) -> None:
+        self._env = ClusterEnv(0, 1, 0, "serial", socket.gethostname())
+
+    def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+        self._require("wrap")
+        return model, optimizer
+
+    def all_reduce_mean(self, x: Tensor) -> Tensor:
+        self._require("all_reduce_mean")
+        return x.clone()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+class DDPStrategy(Strategy):
+    """torch.distributed DistributedDataParallel (gloo on CPU, nccl on CUDA)."""
+
+    name = "ddp"
+
+    def init(self) -> None:
+        import os
+
+        import torch.distributed as dist
+
+        env = ClusterEnv.detect()
+        self._env = env
+        if env.size == 1:
+            return
+        if env.launcher == "torchrun":
+            address = f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+        else:
+            try:
+                from mpi4py import MPI
+            except ImportError as err:
+                raise StrategyUnavailable(self.name, "mpi") from err
+            comm = MPI.COMM_WORLD
+            if comm.Get_size() != env.size:
+                raise RuntimeError(f"MPI sees {comm.Get_size()} ranks, the launcher variables {env.size}")
+            address = comm.bcast(f"tcp://{socket.gethostbyname(socket.gethostname())}:{_free_port()}" if env.rank == 0 else None)
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend, init_method=address, rank=env.rank, world_size=env.size)
+
+    def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+        self._require("wrap")
+        if self.env.size == 1:
+            return model, optimizer
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model), optimizer
+
+    def all_reduce_mean(self, x: Tensor) -> Tensor:
+        self._require("all_reduce_mean")
+        if self.env.size == 1:
+            return x.clone()
+        import torch.distributed as dist
+
+        out = x.clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out / self.env.size
+
+    def barrier(self) -> None:
+        super().barrier()
+        if self.env.size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def shutdown(self) -> None:
+        if self._env is not None and self._env.size > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+class HorovodStrategy(Strategy):
+    """Horovod (``horovod.torch``), imported only when this strategy is initialized."""
+
+    name = "horovod"
+
+    def init(self) -> None:
+        try:
+            import horovod.torch as hvd
+        except ImportError as err:
+            raise StrategyUnavailable(self.name, extra="horovod") from err
+        hvd.init()
+        self._hvd: Any = hvd
+        self._env = ClusterEnv(hvd.rank(), hvd.size(), hvd.local_rank(), "horovod", socket.gethostname())
+
+    def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+        self._require("wrap")
+        hvd = self._hvd
+        hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+        hvd.broadcast_optimizer_state(optimizer, root_rank=0)
+        return model, hvd.DistributedOptimizer(optimizer, named_parameters=model.named_parameters())
+
+    def all_reduce_mean(self, x: Tensor) -> Tensor:
+        self._require("all_reduce_mean")
+        return self._hvd.allreduce(x, op=self._hvd.Average)
+
+    def barrier(self) -> None:
+        super().barrier()
+        self._hvd.barrier()
+
+
+STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (SerialStrategy, DDPStrategy, HorovodStrategy)}

@@ -1,0 +1,69 @@
+"""Rank discovery from launcher variables, strategy contracts, DDP gradient averaging at 2 ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpcflow.parallel import ClusterEnv, HorovodStrategy, SerialStrategy, StrategyNotInitialized, StrategyUnavailable
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "variables, expected",
+    [
+        ({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "MASTER_ADDR": "x"}, (3, 8, 1, "torchrun")),
+        ({"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": "1"}, (1, 4, 1, "openmpi")),
+        ({"PALS_RANKID": "5", "PMI_SIZE": "12", "PALS_LOCAL_RANKID": "1", "PMI_RANK": "5"}, (5, 12, 1, "pals")),
+        ({"PMI_RANK": "2", "PMI_SIZE": "3", "MPI_LOCALRANKID": "0"}, (2, 3, 0, "mpich")),
+        ({"SLURM_PROCID": "7", "SLURM_NTASKS": "16", "SLURM_LOCALID": "3"}, (7, 16, 3, "slurm")),
+        ({"SLURM_NTASKS": "16", "SLURM_JOB_ID": "1"}, (0, 1, 0, "serial")),  # the batch script itself
+        ({}, (0, 1, 0, "serial")),
+    ],
+)
+def test_launcher_variables(variables: dict[str, str], expected: tuple) -> None:
+    env = ClusterEnv.detect(variables)
+    assert (env.rank, env.size, env.local_rank, env.launcher) == expected
+
+
+def test_inconsistent_variables_are_refused() -> None:
+    with pytest.raises(ValueError, match="outside"):
+        ClusterEnv.detect({"SLURM_PROCID": "4", "SLURM_NTASKS": "4"})
+
+
+def test_methods_before_init_name_the_method() -> None:
+    with pytest.raises(StrategyNotInitialized, match=r"SerialStrategy.wrap\(\) called before SerialStrategy.init\(\)"):
+        SerialStrategy().wrap(None, None)
+    s = SerialStrategy()
+    s.init()
+    assert s.env.size == 1 and s.env.is_root
+
+
+def test_missing_horovod_names_the_extra() -> None:
+    try:
+        import horovod.torch  # noqa: F401
+    except ImportError:
+        with pytest.raises(StrategyUnavailable, match=r"pip install '.\[horovod\]'"):
+            HorovodStrategy().init()
+    else:
+        pytest.skip("horovod is installed: nothing to refuse")
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(shutil.which("mpiexec") is None, reason="no mpiexec (Open MPI from scripts/install.sh)")
+def test_ddp_gradients_at_two_ranks_equal_the_union_batch() -> None:
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run(["mpiexec", "-n", "2", sys.executable, str(REPO / "tests" / "mpi" / "ddp_gradients.py")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out == {"size": 2, "launcher": "openmpi", "mean_rank": 0.5, "grads_equal": True}
