@@ -1,6 +1,14 @@
-"""Lattice actions, forces and observables."""
+"""Lattice actions, forces and observables: phi^4 and gauge fields."""
 
 from hpcflow.theories.action import Action
+from hpcflow.theories.gauge import (
+    U1Action,
+    WilsonGaugeAction,
+    gauge_transform,
+    reunitarize,
+    topological_charge,
+    wilson_loop,
+)
 from hpcflow.theories.phi4 import (
     Phi4Action,
     energy_density,
@@ -13,9 +21,15 @@ __all__ = sorted(
     [
         "Action",
         "Phi4Action",
+        "U1Action",
+        "WilsonGaugeAction",
         "energy_density",
         "free_propagator",
+        "gauge_transform",
         "magnetization",
+        "reunitarize",
         "timeslice_correlator",
+        "topological_charge",
+        "wilson_loop",
     ]
 )

@@ -1,7 +1,8 @@
 """TOML run cards: parsed, validated as a whole, normalized (defaults filled in).
 
-A run card describes one run: ``[theory]``, ``[sampler]``, ``[output]`` and optionally
-``[analysis]``. Every problem is collected into one :class:`RunCardError`, one line each,
+A run card describes one run: ``[theory]`` (phi4, u1, su2, su3), ``[sampler]`` (hmc, nmcmc),
+``[output]``, and optionally ``[model]`` and ``[training]`` (flows), ``[analysis]``; a card
+with a ``[solve]`` section alone describes Dirac-operator solves (README, "A run card"). Every problem is collected into one :class:`RunCardError`, one line each,
 naming the file, the key, the value given and what is allowed. Physics couplings and stopping
 criteria have no defaults on purpose; harmless knobs do.
 
