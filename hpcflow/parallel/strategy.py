@@ -81,6 +81,20 @@ class Strategy(abc.ABC):
         """Wait for every rank."""
         self._require("barrier")
 
+    @property
+    def initialized(self) -> bool:
+        return self._env is not None
+
+    def all_gather(self, x: Tensor) -> Tensor:
+        """Concatenation along axis 0 of every rank's ``x`` (rank order); same shape on every rank."""
+        self._require("all_gather")
+        return x
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        """Every rank's picklable ``obj``, in rank order, on every rank."""
+        self._require("gather_objects")
+        return [obj]
+
     def shutdown(self) -> None:
         """Leave the world."""
 
@@ -161,6 +175,26 @@ class DDPStrategy(Strategy):
 
             dist.barrier()
 
+    def all_gather(self, x: Tensor) -> Tensor:
+        self._require("all_gather")
+        if self.env.size == 1:
+            return x
+        import torch.distributed as dist
+
+        parts = [torch.empty_like(x) for _ in range(self.env.size)]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts)
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        self._require("gather_objects")
+        if self.env.size == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.env.size
+        dist.all_gather_object(out, obj)
+        return out
+
     def shutdown(self) -> None:
         if self._env is not None and self._env.size > 1:
             import torch.distributed as dist
@@ -197,6 +231,14 @@ class HorovodStrategy(Strategy):
     def barrier(self) -> None:
         super().barrier()
         self._hvd.barrier()
+
+    def all_gather(self, x: Tensor) -> Tensor:
+        self._require("all_gather")
+        return self._hvd.allgather(x)
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        self._require("gather_objects")
+        return self._hvd.allgather_object(obj)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (SerialStrategy, DDPStrategy, HorovodStrategy)}

@@ -133,6 +133,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "training": {
         "steps": Field("int", minimum=1),
         "batch": Field("int", minimum=1),
+        "shard": Field("int", required=False, minimum=1),
         "lr": Field("float", minimum=0.0, exclusive_min=True),
         "seed": Field("int", minimum=0, maximum=INT_MAX),
         "schedule": Field("str", required=False, default="cosine", choices=("cosine", "constant")),
@@ -141,6 +142,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "checkpoint_every": Field("int", required=False, default=100, minimum=1),
         "log_every": Field("int", required=False, default=10, minimum=1),
         "max_rollbacks": Field("int", required=False, default=20, minimum=1),
+    },
+    "parallel": {
+        "backend": Field("str", required=False, default="ddp", choices=("ddp", "horovod", "serial")),
     },
     "output": {
         "dir": Field("str", required=False),
@@ -390,6 +394,12 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
                 f"[theory].shape = {theory['shape']}: extents must be even for checkerboard masks "
                 f"(axis {odd[0]} is {theory['shape'][odd[0]]})"
             )
+    training = data.get("training", {})
+    if "shard" in training and "batch" in training and training["batch"] % training["shard"]:
+        problems.append(
+            f"[training].shard = {training['shard']}: must divide batch = {training['batch']} "
+            "(each rank draws batch / shard latent shards, one random stream each)"
+        )
     if "kernel" in model and model["kernel"] % 2 == 0:
         problems.append(f"[model].kernel = {model['kernel']}: must be odd")
     if isinstance(model.get("coupling"), list) and "layers" in model and len(model["coupling"]) != model["layers"]:

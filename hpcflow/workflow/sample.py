@@ -43,10 +43,15 @@ log = logging.getLogger(__name__)
 STORE = "configs.h5"
 
 
+def _identity(data: dict) -> dict:
+    """The parts of a card that define a run: everything but how it is parallelized."""
+    return {k: v for k, v in data.items() if k != "parallel"}
+
+
 def check_run_dir(card: RunCard) -> None:
     """Refuse a run directory that holds the output of a different run card."""
     stored = card.run_dir / "runcard.json"
-    if stored.is_file() and json.loads(stored.read_text(encoding="utf-8")) != card.data:
+    if stored.is_file() and _identity(json.loads(stored.read_text(encoding="utf-8"))) != _identity(card.data):
         raise RunCardError(
             card.source,
             [

@@ -20,7 +20,9 @@ import copy
 import json
 import logging
 import math
+import signal
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
 from hpcflow.lattice.rng import chain_seed
 from hpcflow.models.flows.flow import Flow, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
+from hpcflow.parallel.strategy import STRATEGIES, Strategy
 from hpcflow.workflow.model_io import ModelError, check_compatible, flow_spec, save_flow
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.sample import prepare_run_dir
@@ -62,23 +65,46 @@ def _state(flow: Flow, opt: torch.optim.Optimizer) -> dict[str, Any]:
     return {"model": copy.deepcopy(flow.state_dict()), "optimizer": copy.deepcopy(opt.state_dict())}
 
 
-def train(card: RunCard, progress: bool = True) -> Path:
-    """Train (or resume training) the flow of ``card``; returns the path of ``flow.pt``."""
+def _shards(t: dict[str, Any], rank: int) -> range:
+    """Latent shards drawn by ``rank``: ``batch / shard`` consecutive shard indices."""
+    per_rank = t["batch"] // t.get("shard", t["batch"])
+    return range(rank * per_rank, (rank + 1) * per_rank)
+
+
+def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None) -> Path:
+    """Train (or resume training) the flow of ``card``; returns the path of ``flow.pt``.
+
+    Data parallel over the ranks of ``strategy`` (default: ``[parallel].backend``): rank ``r``
+    draws latent shards ``r * batch/shard ...`` of ``shard`` samples each (``shard`` defaults to
+    ``batch``), shard ``k`` from its own stream seeded by ``SeedSequence(seed, spawn_key=(k,))``,
+    so the union of the latent batches depends only on the shard indices: 1 rank with batch
+    ``2b`` and shard ``b`` draws what 2 ranks with batch ``b`` draw. Gradients are averaged over
+    ranks (global batch = ranks x batch); rank 0 writes checkpoints, the log and the model.
+    """
     missing = [s for s in ("model", "training") if s not in card.data]
     if missing:
         raise RunCardError(card.source, [f"[{s}]: missing required section for hpcflow train" for s in missing])
-    run_dir = prepare_run_dir(card)
+    if strategy is None:
+        strategy = STRATEGIES[card.data["parallel"]["backend"]]()
+    if not strategy.initialized:
+        strategy.init()
+    env = strategy.env
+    root = env.is_root
+    run_dir = prepare_run_dir(card) if root else card.run_dir
+    strategy.barrier()
     t = card.data["training"]
     shape = tuple(card.theory["shape"])
     dtype = getattr(torch, t["dtype"])
+    shard = t.get("shard", t["batch"])
     action = card.action()
     model_dir = run_dir / "model"
     ckpt_dir, log_path, final = model_dir / "checkpoints", model_dir / "train_log.jsonl", model_dir / "flow.pt"
-    torch.manual_seed(t["seed"])  # parameter initialization
+    torch.manual_seed(t["seed"])  # parameter initialization, identical on every rank
     flow = build_flow(flow_spec(card)).to(dtype)
     opt = torch.optim.Adam(flow.parameters(), lr=t["lr"])
     sched = _schedule(opt, t["schedule"], t["steps"])
-    gen = torch.Generator().manual_seed(chain_seed(t["seed"], 0))
+    owned = _shards(t, env.rank)
+    gens = {k: torch.Generator().manual_seed(chain_seed(t["seed"], k)) for k in owned}
     start, seconds, rollbacks_total = 0, 0.0, 0
     resumed = latest_checkpoint(ckpt_dir)
     if resumed is not None:
@@ -86,36 +112,51 @@ def train(card: RunCard, progress: bool = True) -> Path:
         check_compatible(ck["spec"], card, f"checkpoint {ckpt_dir / f'{start:010d}'}")
         if list(ck["shape"]) != list(shape):
             raise ModelError(f"checkpoint {ckpt_dir}: trained on lattice {ck['shape']}, the card has {list(shape)}")
+        states = ck["generators"]
+        if len(states) != env.size * len(owned):
+            raise ModelError(
+                f"checkpoint {ckpt_dir}: {len(states)} latent shards, this run has {env.size} ranks x {len(owned)}; "
+                "set [training].batch and shard so that ranks x batch / shard stays the same"
+            )
         flow.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["schedule"])
-        gen.set_state(ck["generator"])
+        for k in owned:
+            gens[k].set_state(states[k])
         seconds, rollbacks_total = float(ck["seconds"]), int(ck["rollbacks"])
-        log.info("resuming training in %s at step %d of %d", model_dir, start, t["steps"])
-    model_dir.mkdir(exist_ok=True)
-    _rewrite_log(log_path, start)
+        if root:
+            log.info("resuming training in %s at step %d of %d", model_dir, start, t["steps"])
+    model, opt = strategy.wrap(flow, opt)
+    if root:
+        model_dir.mkdir(exist_ok=True)
+        _rewrite_log(log_path, start)
     good = _state(flow, opt)
     t0 = time.perf_counter()
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(ckpt_dir, step, {
-            "model": flow.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
-            "generator": gen.get_state(), "seconds": seconds + time.perf_counter() - t0,
-            "rollbacks": rollbacks_total, "spec": flow.spec.to_dict(), "shape": list(shape),
-        })
+        states = strategy.gather_objects([gens[k].get_state() for k in owned])
+        if root:
+            save_checkpoint(ckpt_dir, step, {
+                "model": flow.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
+                "generators": [s for rank_states in states for s in rank_states],
+                "seconds": seconds + time.perf_counter() - t0, "rollbacks": rollbacks_total,
+                "spec": flow.spec.to_dict(), "shape": list(shape), "ranks": env.size,
+            })
+        strategy.barrier()
 
-    bar = progress_bar(t["steps"], start, f"train {run_dir.name}", "step", progress)
+    bar = progress_bar(t["steps"], start, f"train {run_dir.name}", "step", progress and root)
     step, in_a_row = start, 0
-    with StopFlag() as stop, open(log_path, "a", encoding="utf-8") as log_file:
+    with StopFlag() as stop, open(log_path, "a", encoding="utf-8") if root else nullcontext() as log_file:
         while step < t["steps"]:
-            z = flow.prior.sample(t["batch"], shape, gen, dtype)
-            loss, log_w = reverse_kl(flow, action, z)
+            z = torch.cat([flow.prior.sample(shard, shape, gens[k], dtype) for k in owned])
+            loss, log_w = reverse_kl(flow, action, z, forward=model)
             opt.zero_grad(set_to_none=True)
             grad_norm = torch.tensor(math.nan)
             if torch.isfinite(loss):
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(flow.parameters(), t["clip"])
-            if not torch.isfinite(grad_norm):
+            finite = strategy.all_reduce_mean(torch.tensor(float(torch.isfinite(grad_norm)))).item() == 1.0
+            if not finite:  # every rank rolls back together
                 in_a_row += 1
                 rollbacks_total += 1
                 if in_a_row > t["max_rollbacks"]:
@@ -131,23 +172,30 @@ def train(card: RunCard, progress: bool = True) -> Path:
             bar.update(1)
             if step % t["log_every"] == 0 or step == t["steps"]:
                 good = _state(flow, opt)
-                entry = {
-                    "step": step, "loss": loss.item(), "ess": effective_sample_size(log_w.double()),
-                    "acceptance": imh_acceptance(log_w.double(), torch.Generator().manual_seed(step)),
-                    "phi_train": step * t["batch"], "lr": sched.get_last_lr()[0], "grad_norm": grad_norm.item(),
-                    "rollbacks": rollbacks_total, "seconds": round(seconds + time.perf_counter() - t0, 3),
-                }
-                log_file.write(json.dumps(entry) + "\n")
-                log_file.flush()
-                bar.set_postfix(loss=f"{entry['loss']:.3f}", ess=f"{entry['ess']:.3f}")
-            if step % t["checkpoint_every"] == 0 or step == t["steps"] or stop.signum is not None:
-                log_file.flush()
+                all_log_w = strategy.all_gather(log_w).double()
+                mean_loss = strategy.all_reduce_mean(loss.detach()).item()
+                if root:
+                    entry = {
+                        "step": step, "loss": mean_loss, "ess": effective_sample_size(all_log_w),
+                        "acceptance": imh_acceptance(all_log_w, torch.Generator().manual_seed(step)),
+                        "phi_train": step * t["batch"] * env.size, "lr": sched.get_last_lr()[0],
+                        "grad_norm": grad_norm.item(), "rollbacks": rollbacks_total,
+                        "seconds": round(seconds + time.perf_counter() - t0, 3),
+                    }
+                    log_file.write(json.dumps(entry) + "\n")
+                    log_file.flush()
+                    bar.set_postfix(loss=f"{entry['loss']:.3f}", ess=f"{entry['ess']:.3f}")
+            stopping = strategy.all_reduce_mean(torch.tensor(float(stop.signum is not None))).item() > 0
+            if step % t["checkpoint_every"] == 0 or step == t["steps"] or stopping:
                 good = _state(flow, opt)
                 checkpoint(step)
-                if stop.signum is not None and step < t["steps"]:
+                if stopping and step < t["steps"]:
                     bar.close()
-                    raise Interrupted(stop.signum, f"at training step {step}")
+                    raise Interrupted(stop.signum or signal.SIGTERM, f"at training step {step}")
     bar.close()
-    save_flow(final, flow, shape, {"steps": t["steps"], "batch": t["batch"], "phi_train": t["steps"] * t["batch"],
-                                  "seconds": seconds + time.perf_counter() - t0})
+    if root:
+        save_flow(final, flow, shape, {"steps": t["steps"], "batch": t["batch"] * env.size,
+                                      "phi_train": t["steps"] * t["batch"] * env.size, "ranks": env.size,
+                                      "seconds": seconds + time.perf_counter() - t0})
+    strategy.barrier()
     return final

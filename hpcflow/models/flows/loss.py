@@ -7,6 +7,7 @@ estimated on a batch. Log weights :math:`\log w = -S(\phi) - \log q(\phi)` (up t
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -17,9 +18,16 @@ from hpcflow.theories.action import Action
 __all__ = ["effective_sample_size", "imh_acceptance", "reverse_kl"]
 
 
-def reverse_kl(flow: Flow, action: Action, z: Tensor) -> tuple[Tensor, Tensor]:
-    """``(loss, log_w)`` for latent batch ``z``; ``loss`` is differentiable, ``log_w`` detached."""
-    phi, log_q = flow.push(z)
+def reverse_kl(
+    flow: Flow, action: Action, z: Tensor, forward: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+) -> tuple[Tensor, Tensor]:
+    """``(loss, log_w)`` for latent batch ``z``; ``loss`` is differentiable, ``log_w`` detached.
+
+    ``forward`` replaces ``flow`` for the map itself (a data-parallel wrapper of it, whose
+    forward call registers the gradient averaging).
+    """
+    phi, logdet = (forward or flow)(z)
+    log_q = flow.prior.log_prob(z) - logdet
     s = action(phi)
     return (log_q + s).mean(), (-s - log_q).detach()
 
