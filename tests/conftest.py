@@ -11,6 +11,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+collect_ignore_glob = ["mpi/*"]  # scripts that tests start under mpiexec, not tests themselves
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
