@@ -39,7 +39,8 @@ def _read(run_dir: Path) -> dict[str, Any]:
         raise AnalysisError(f"{run_dir}: no {STORE} here; run 'hpcflow sample CARD.toml' first")
     with ConfigStore(path) as store:
         kind = str(store.attrs["sampler"])
-        data = {name.split("/")[-1]: store.read(name) for name in store.names if name != "phi"}
+        # observables by their short name; the sampler's per-update records keep their group
+        data = {name.removeprefix("observables/"): store.read(name) for name in store.names if "/" in name}
         data["card"] = json.loads(store.attrs["run_card_normalized"])
         data["complete"] = bool(store.attrs["complete"])
         data["kind"] = kind
@@ -48,15 +49,15 @@ def _read(run_dir: Path) -> dict[str, Any]:
 
 def _sampler_summary(data: dict[str, Any], volume: int) -> dict[str, Any]:
     """Acceptance and the sampler's own diagnostics (``<exp(-dH)>`` for HMC, ESS for NMCMC)."""
-    out: dict[str, Any] = {"acceptance": float(data["accepted"].mean())}
-    if data["kind"] == "hmc":
-        out["exp_minus_dH"] = gamma_method(np.exp(-data["dH"])).to_dict()
-    else:
-        log_w = torch.from_numpy(data["log_w"]).flatten()
-        out["ess"] = effective_sample_size(log_w)
-        out["longest_rejection_run"] = int(_longest_rejection_run(data["accepted"]))
+    kind = data["kind"]
+    out: dict[str, Any] = {"acceptance": float(data[f"{kind}/accepted"].mean())}
+    if kind == "hmc":
+        out["exp_minus_dH"] = gamma_method(np.exp(-data["hmc/dH"])).to_dict()
+    else:  # proposals: nmcmc/log_w (observables/log_w are the chain's current weights)
+        out["ess"] = effective_sample_size(torch.from_numpy(data["nmcmc/log_w"]).flatten())
+        out["longest_rejection_run"] = int(_longest_rejection_run(data["nmcmc/accepted"]))
         if data["card"]["analysis"]["reweight"]:
-            rw = phi4_reweighted(data["log_w"], data["proposal_M"], data["proposal_e"], volume)
+            rw = phi4_reweighted(data["nmcmc/log_w"], data["nmcmc/proposal_M"], data["nmcmc/proposal_e"], volume)
             out["reweighted"] = {name: r.to_dict() for name, r in rw.items()}
     return out
 
