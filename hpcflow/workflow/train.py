@@ -112,7 +112,7 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
         check_compatible(ck["spec"], card, f"checkpoint {ckpt_dir / f'{start:010d}'}")
         if list(ck["shape"]) != list(shape):
             raise ModelError(f"checkpoint {ckpt_dir}: trained on lattice {ck['shape']}, the card has {list(shape)}")
-        states = ck["generators"]
+        states = ck["generators"] if "generators" in ck else [ck["generator"]]  # single-stream checkpoints
         if len(states) != env.size * len(owned):
             raise ModelError(
                 f"checkpoint {ckpt_dir}: {len(states)} latent shards, this run has {env.size} ranks x {len(owned)}; "
