@@ -133,3 +133,8 @@ def test_two_ranks_of_batch_b_train_like_one_rank_of_batch_2b(tmp_path: Path) ->
     log_one = (tmp_path / "one" / "model" / "train_log.jsonl").read_text().splitlines()
     log_two = (tmp_path / "two" / "model" / "train_log.jsonl").read_text().splitlines()
     assert len(log_one) == len(log_two) == 3
+    # the same card on 1 rank would draw half the latent shards: refused, nothing overwritten
+    before = (tmp_path / "two" / "model" / "flow.pt").read_bytes()
+    res = subprocess.run([*cli, str(two)], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "2 latent shards, this run has 1 ranks x 1" in res.stderr, res.stderr
+    assert (tmp_path / "two" / "model" / "flow.pt").read_bytes() == before
