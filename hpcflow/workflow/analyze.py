@@ -106,7 +106,6 @@ def _markdown(summary: dict[str, Any]) -> str:
     if summary["correlator"] is not None:
         fit = summary["correlator"]["fit"]
         lines[-2:-2] = [
-            "",
             f"Correlation length xi = {fit['xi']['value']:.4f} +- {fit['xi']['error']:.4f} "
             f"(cosh fit on t = {fit['t_range'][0]}..{fit['t_range'][1]}, chi2/dof = {fit['chi2_per_dof']:.2f})",
             "",
