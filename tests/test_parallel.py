@@ -16,6 +16,13 @@ from hpcflow.parallel import ClusterEnv, HorovodStrategy, SerialStrategy, Strate
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _mpi_env() -> dict[str, str]:
+    """Environment for mpiexec as root on a small machine, with this checkout importable."""
+    return dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1",
+                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
 @pytest.mark.parametrize(
     "variables, expected",
     [
@@ -59,9 +66,7 @@ def test_missing_horovod_names_the_extra() -> None:
 @pytest.mark.mpi
 @pytest.mark.skipif(shutil.which("mpiexec") is None, reason="no mpiexec (Open MPI from scripts/install.sh)")
 def test_ddp_gradients_at_two_ranks_equal_the_union_batch() -> None:
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = _mpi_env()
     res = subprocess.run(["mpiexec", "-n", "2", sys.executable, str(REPO / "tests" / "mpi" / "ddp_gradients.py")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -110,9 +115,7 @@ dir = "{dir}"
 def test_two_ranks_of_batch_b_train_like_one_rank_of_batch_2b(tmp_path: Path) -> None:
     import torch
 
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = _mpi_env()
     one, two = tmp_path / "one.toml", tmp_path / "two.toml"
     one.write_text(TRAIN_CARD.format(batch=8, dir=tmp_path / "one"))
     two.write_text(TRAIN_CARD.format(batch=4, dir=tmp_path / "two"))
