@@ -86,6 +86,11 @@ def write_card(tmp_path: Path):
     return write
 
 
+def generator(seed: int = 0) -> torch.Generator:
+    """A CPU generator with a fixed seed, for test data."""
+    return torch.Generator().manual_seed(seed)
+
+
 def hpcflow_cmd(*args: str) -> list[str]:
     """Command line that runs the CLI of this checkout with this interpreter."""
     return [sys.executable, "-m", "hpcflow.cli", *args]

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from conftest import generator
 from hpcflow.dirac import (
     GAMMA5_4D,
     GAMMA_2D,
@@ -22,13 +23,10 @@ from hpcflow.lattice.geometry import lattice_momenta
 from hpcflow.theories.gauge import dagger, gauge_transform, identity_links, random_gauge, random_su_n, u1_links
 
 
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
 
 def _spinor(shape: tuple[int, ...], spin: int, colour: int, batch: int = 2, seed: int = 1,
             dtype: torch.dtype = torch.complex128) -> torch.Tensor:
-    real = torch.randn((batch, *shape, spin, colour, 2), generator=_gen(seed), dtype=torch.float64)
+    real = torch.randn((batch, *shape, spin, colour, 2), generator=generator(seed), dtype=torch.float64)
     return torch.view_as_complex(real).to(dtype)
 
 
@@ -37,11 +35,11 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _su3_links(shape: tuple[int, ...], seed: int = 2, dtype: torch.dtype = torch.complex128) -> torch.Tensor:
-    return random_su_n((len(shape), *shape), 3, _gen(seed), dtype)
+    return random_su_n((len(shape), *shape), 3, generator(seed), dtype)
 
 
 def _u1_links(shape: tuple[int, int], seed: int = 2) -> torch.Tensor:
-    theta = torch.empty(2, *shape, dtype=torch.float64).uniform_(-math.pi, math.pi, generator=_gen(seed))
+    theta = torch.empty(2, *shape, dtype=torch.float64).uniform_(-math.pi, math.pi, generator=generator(seed))
     return u1_links(theta[None])[0]
 
 
@@ -94,7 +92,7 @@ def test_free_field_momentum_space(dim: int, antiperiodic: bool) -> None:
         p[0] += math.pi / shape[0]
     coords = torch.stack(torch.meshgrid(*(torch.arange(s, dtype=torch.float64) for s in shape), indexing="ij"), -1)
     wave = torch.exp(1j * (coords @ p))
-    u = torch.randn(spin, dtype=torch.complex128, generator=_gen())
+    u = torch.randn(spin, dtype=torch.complex128, generator=generator())
     psi = (wave[..., None] * u)[None, ..., None]
     dp = (mass + (1 - torch.cos(p)).sum()) * torch.eye(spin, dtype=torch.complex128)
     dp = dp + 1j * sum(torch.sin(p[mu]) * gammas[mu] for mu in range(dim))
@@ -105,7 +103,7 @@ def test_free_field_momentum_space(dim: int, antiperiodic: bool) -> None:
 def test_gauge_covariance_with_clover() -> None:
     shape = (4, 2, 2, 2)
     links = _su3_links(shape)
-    omega = random_gauge(1, shape, 3, _gen(7))
+    omega = random_gauge(1, shape, 3, generator(7))
     links_g = gauge_transform(links[None], omega)[0]
     psi = _spinor(shape, 4, 3, seed=5)
     # (Omega psi)(x) = Omega(x) psi(x) acting on colour

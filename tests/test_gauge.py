@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.special import iv
 
+from conftest import generator
 from hpcflow.analysis.gamma import gamma_method
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.hmc import HMC
@@ -31,9 +32,6 @@ from hpcflow.theories.gauge import (
 )
 
 
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
 
 def _trace(m: torch.Tensor) -> torch.Tensor:
     return m.diagonal(dim1=-2, dim2=-1).sum(-1)
@@ -41,15 +39,15 @@ def _trace(m: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_random_su_n_is_special_unitary(n: int) -> None:
-    u = random_su_n((5, 3), n, _gen())
+    u = random_su_n((5, 3), n, generator())
     eye = torch.eye(n, dtype=u.dtype)
     torch.testing.assert_close(u @ dagger(u), eye.expand_as(u), rtol=0, atol=1e-13)
     torch.testing.assert_close(torch.linalg.det(u), torch.ones(5, 3, dtype=u.dtype), rtol=0, atol=1e-13)
 
 
 def test_reunitarize_projects_a_perturbed_matrix_back() -> None:
-    u = random_su_n((4,), 3, _gen())
-    noisy = u + 1e-3 * torch.randn(4, 3, 3, dtype=torch.complex128, generator=_gen(1))
+    u = random_su_n((4,), 3, generator())
+    noisy = u + 1e-3 * torch.randn(4, 3, 3, dtype=torch.complex128, generator=generator(1))
     v = reunitarize(noisy)
     torch.testing.assert_close(v @ dagger(v), torch.eye(3, dtype=v.dtype).expand_as(v), rtol=0, atol=1e-13)
     torch.testing.assert_close(torch.linalg.det(v), torch.ones(4, dtype=v.dtype), rtol=0, atol=1e-13)
@@ -58,7 +56,7 @@ def test_reunitarize_projects_a_perturbed_matrix_back() -> None:
 
 
 def test_u1_plaquette_loop_matches_the_angle() -> None:
-    theta = torch.empty(2, 2, 4, 6, dtype=torch.float64).uniform_(-math.pi, math.pi, generator=_gen())
+    theta = torch.empty(2, 2, 4, 6, dtype=torch.float64).uniform_(-math.pi, math.pi, generator=generator())
     loop = plaquette_field(u1_links(theta), 0, 1)[..., 0, 0]
     torch.testing.assert_close(loop, torch.polar(torch.ones_like(theta[:, 0]), u1_plaquette_angle(theta)))
 
@@ -66,8 +64,8 @@ def test_u1_plaquette_loop_matches_the_angle() -> None:
 @pytest.mark.parametrize("shape", [(4, 4), (2, 3, 2, 4)])
 def test_wilson_loops_are_gauge_invariant(shape: tuple[int, ...]) -> None:
     d = len(shape)
-    u = random_su_n((2, d, *shape), 3, _gen(2))
-    omega = random_gauge(2, shape, 3, _gen(3))
+    u = random_su_n((2, d, *shape), 3, generator(2))
+    omega = random_gauge(2, shape, 3, generator(3))
     v = gauge_transform(u, omega)
     assert (v - u).abs().max() > 0.1
     for path in ([1, 2, -1, -2], [1, 1, 2, -1, -1, -2], [2, 2, -1, -2, -2, 1], [1, 2, -1, -1, -2, 1]):
@@ -90,13 +88,13 @@ def test_free_field_action_and_plaquette() -> None:
 
 def test_u1_force_is_the_gradient() -> None:
     action = U1Action(beta=1.7)
-    theta = torch.randn(3, 2, 4, 6, dtype=torch.float64, generator=_gen(), requires_grad=True)
+    theta = torch.randn(3, 2, 4, 6, dtype=torch.float64, generator=generator(), requires_grad=True)
     (grad,) = torch.autograd.grad(action(theta).sum(), theta)
     torch.testing.assert_close(action.force(theta.detach()), grad, rtol=1e-12, atol=1e-12)
 
 
 def test_topological_charge_is_an_integer() -> None:
-    theta = torch.empty(16, 2, 6, 6, dtype=torch.float64).uniform_(-math.pi, math.pi, generator=_gen(4))
+    theta = torch.empty(16, 2, 6, 6, dtype=torch.float64).uniform_(-math.pi, math.pi, generator=generator(4))
     q = topological_charge(theta)
     torch.testing.assert_close(q, torch.round(q), rtol=0, atol=1e-10)
     assert q.abs().max() >= 1  # random fields carry charge: the test is not trivially zero

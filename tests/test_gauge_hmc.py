@@ -7,14 +7,12 @@ import pytest
 import torch
 from scipy.special import iv
 
+from conftest import generator
 from hpcflow.analysis.gamma import gamma_method
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.gauge_hmc import GaugeHMC, _generators, wilson_force
 from hpcflow.theories.gauge import WilsonGaugeAction, dagger, identity_links, random_su_n
 
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -29,7 +27,7 @@ def test_generators_are_orthonormal(n: int) -> None:
 def test_force_is_the_derivative_along_left_multiplication() -> None:
     """dS/domega^a for U_mu(x) -> exp(i omega^a T_a) U_mu(x), by central differences, equals 2 tr(T_a F)."""
     action = WilsonGaugeAction(beta=2.3)
-    u = random_su_n((1, 3, 2, 3, 2), 3, _gen(1))
+    u = random_su_n((1, 3, 2, 3, 2), 3, generator(1))
     force = wilson_force(action, u)
     gens = _generators(3, u.dtype)
     h = 1e-5
@@ -48,7 +46,7 @@ def test_trajectory_is_reversible_and_dH_scales_as_eps_squared() -> None:
     action = WilsonGaugeAction(beta=4.0)
     rng = ChainRNG(2, range(4))
     hmc = GaugeHMC(action, tau=0.5, n_steps=10, rng=rng)
-    u = random_su_n((4, 2, 4, 4), 2, _gen(3))
+    u = random_su_n((4, 2, 4, 4), 2, generator(3))
     p = hmc.momenta(u)
     u1, p1 = hmc.trajectory(u, p)
     u2, p2 = hmc.trajectory(u1, -p1)

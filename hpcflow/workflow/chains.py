@@ -37,6 +37,7 @@ class ChainSampler(abc.ABC):
 
     def __init__(self, card: RunCard) -> None:
         self.card = card
+        self.theory = theory_of(card)
         self.rng = ChainRNG(card.sampler["seed"], range(card.sampler["chains"]))
 
     @abc.abstractmethod
@@ -77,7 +78,6 @@ class HMCChains(ChainSampler):
     def __init__(self, card: RunCard) -> None:
         super().__init__(card)
         s = card.sampler
-        self.theory = theory_of(card)
         self.hmc = self.theory.hmc(self.rng)
         self.tuner = None
         if "target_acceptance" in s:

@@ -34,7 +34,7 @@ from hpcflow.io.store import ConfigStore
 from hpcflow.workflow.chains import ChainSampler, chain_sampler
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
-from hpcflow.workflow.theories import Theory, theory_of
+from hpcflow.workflow.theories import Theory
 
 __all__ = ["STORE", "check_run_dir", "prepare_run_dir", "sample"]
 
@@ -123,7 +123,7 @@ def sample(card: RunCard, progress: bool = True) -> Path:
     s = card.sampler
     therm, every, total = s["thermalization"], s["measure_every"], s["thermalization"] + card.updates
     sampler = chain_sampler(card)
-    theory = theory_of(card)
+    theory = sampler.theory
     store_path, ckpt_dir = run_dir / STORE, run_dir / "checkpoints"
     layout = _layout(card, theory, sampler)
 

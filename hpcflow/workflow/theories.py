@@ -76,7 +76,7 @@ class Phi4(Theory):
     name, field, dtype = "phi4", "phi", "f8"
 
     def action(self) -> Phi4Action:
-        return Phi4Action(beta=self.card.theory["beta"], lam=self.card.theory["lam"])
+        return self.card.action()
 
     def field_shape(self) -> tuple[int, ...]:
         return self.shape
