@@ -137,9 +137,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     out_path = RESULTS / "acceptance_table.json"
-    rows = json.loads(out_path.read_text())["rows"] if out_path.is_file() else []
+    rows: list[dict[str, Any]] = []
     for side in args.rows:
-        rows = [r for r in rows if r["L"] != side] + [row(side)]
+        new = row(side)
+        # Re-read just before writing: rows may run as separate processes side by side.
+        rows = json.loads(out_path.read_text())["rows"] if out_path.is_file() else []
+        rows = [r for r in rows if r["L"] != side] + [new]
         rows.sort(key=lambda r: r["L"])
         write_json("acceptance_table", {"machine": machine(), "rows": rows})
     print(f"{'L':>3} {'beta':>6} {'acc':>6} {'pub.':>7} {'ESS':>6} {'Phi_train':>10} {'train s':>8} "

@@ -42,11 +42,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _is_root() -> bool:
+    """Rank 0 of a parallel launch (or a serial run): it alone prints and analyses."""
+    from hpcflow.parallel.env import ClusterEnv
+
+    return ClusterEnv.detect().is_root
+
+
+def _say(text: str) -> None:
+    if _is_root():
+        print(text)
+
+
 def _train(card_path: Path, progress: bool) -> None:
     from hpcflow.workflow.runcard import load_runcard
     from hpcflow.workflow.train import train
 
-    print(f"trained flow: {train(load_runcard(card_path), progress=progress)}")
+    _say(f"trained flow: {train(load_runcard(card_path), progress=progress)}")
 
 
 def _sample(card_path: Path, progress: bool, train_first: bool = False) -> Path:
@@ -56,9 +68,9 @@ def _sample(card_path: Path, progress: bool, train_first: bool = False) -> Path:
 
     card = load_runcard(card_path)
     if train_first and "training" in card.data:
-        print(f"trained flow: {train(card, progress=progress)}")
+        _say(f"trained flow: {train(card, progress=progress)}")
     path = sample(card, progress=progress)
-    print(f"configurations: {path}")
+    _say(f"configurations: {path}")
     return card.run_dir
 
 
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpcflow`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from hpcflow.io.shards import ShardingError
     from hpcflow.workflow.analyze import AnalysisError
     from hpcflow.workflow.model_io import ModelError
     from hpcflow.workflow.runcard import RunCardError
@@ -103,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "analyze":
             _analyze(args.run_dir)
         elif args.command == "run":
-            _analyze(_sample(args.card, progress, train_first=True))
-    except (RunCardError, AnalysisError, ModelError) as err:
+            run_dir = _sample(args.card, progress, train_first=True)
+            if _is_root():
+                _analyze(run_dir)
+    except (RunCardError, AnalysisError, ModelError, ShardingError) as err:
         problems = err.problems if isinstance(err, RunCardError) else [str(err)]
         source = f"{err.source}: " if isinstance(err, RunCardError) else ""
         for line in problems:

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${HPCFLOW_VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev pkg-config)
+APT_PACKAGES=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev pkg-config cmake)
+HOROVOD_VERSION=0.28.1
 TORCH_VERSION=2.13.0
 STAMP=$VENV/.hpcflow-install
 WANT=$(cat scripts/install.sh setup.py | sha256sum | cut -d' ' -f1)
@@ -52,6 +53,24 @@ if ! "$VENV/bin/python" -c 'import h5py, sys; sys.exit(not h5py.get_config().mpi
     echo "hpcflow: building parallel h5py (a few minutes, once)"
     CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi \
         "${PIP[@]}" --force-reinstall --no-deps --no-binary=h5py --no-build-isolation h5py
+fi
+
+# Horovod (the optional data-parallel backend; the test suite runs it at 2 ranks). 0.28.1 is the
+# last release and asks CMake for C++14, but torch >= 2.1 headers need C++17 (fixed upstream after
+# the release): build the sdist with the standard raised to 17. About 5 minutes, once.
+if ! "$VENV/bin/python" -c "import horovod.torch" 2>/dev/null; then
+    echo "hpcflow: building Horovod $HOROVOD_VERSION with the C++17 patch (a few minutes, once)"
+    HVD=$ROOT/build/horovod
+    rm -rf "$HVD" && mkdir -p "$HVD"
+    "$VENV/bin/python" -m pip download -q --no-deps --no-binary :all: "horovod==$HOROVOD_VERSION" -d "$HVD"
+    tar xzf "$HVD/horovod-$HOROVOD_VERSION.tar.gz" -C "$HVD"
+    SRC=$HVD/horovod-$HOROVOD_VERSION
+    sed -i 's/set(CMAKE_CXX_STANDARD 14)/set(CMAKE_CXX_STANDARD 17)/' "$SRC/CMakeLists.txt" "$SRC/horovod/torch/CMakeLists.txt"
+    grep -q 'CMAKE_CXX_STANDARD 17' "$SRC/horovod/torch/CMakeLists.txt"
+    "${PIP[@]}" 'packaging' 'psutil' 'pyyaml' 'cloudpickle' 'cffi>=1.4'
+    HOROVOD_WITH_PYTORCH=1 HOROVOD_WITH_MPI=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_MXNET=1 \
+        HOROVOD_WITHOUT_GLOO=1 MAKEFLAGS=-j"$(nproc)" "${PIP[@]}" --no-build-isolation "$SRC"
+    "$VENV/bin/python" -c "import horovod.torch"
 fi
 
 # The rest after h5py so that nothing replaces the MPI build with the serial wheel.

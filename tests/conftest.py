@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,27 @@ def cli_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+def mpi_env() -> dict[str, str]:
+    """:func:`cli_env` for mpiexec as root on a small machine (more ranks than cores allowed)."""
+    return dict(cli_env(), OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL every process of ``proc``'s session (started with ``start_new_session=True``):
+    mpiexec and its ranks, which run in process groups of their own."""
+    pids = subprocess.run(["ps", "-o", "pid=", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # ranks exit (and drop their file locks) asynchronously
+        if not subprocess.run(["ps", "-o", "pid=", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"processes of session {proc.pid} survived SIGKILL")

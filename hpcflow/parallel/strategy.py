@@ -43,8 +43,8 @@ class StrategyNotInitialized(RuntimeError):
 class StrategyUnavailable(RuntimeError):
     """The chosen backend is not installed."""
 
-    def __init__(self, name: str, extra: str) -> None:
-        super().__init__(f"parallel backend {name!r} is not available: install it (pip install '.[{extra}]')")
+    def __init__(self, name: str, how: str) -> None:
+        super().__init__(f"parallel backend {name!r} is not available: {how}")
 
 
 class Strategy(abc.ABC):
@@ -77,6 +77,16 @@ class Strategy(abc.ABC):
     def all_reduce_mean(self, x: Tensor) -> Tensor:
         """Mean of ``x`` over ranks (a new tensor on every rank)."""
 
+    def reduce_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """Make ``.grad`` the mean over ranks before it is clipped (call after ``backward``).
+        DDP has already averaged in ``backward``."""
+        self._require("reduce_gradients")
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """One optimizer step with the gradients of :meth:`reduce_gradients`."""
+        self._require("step")
+        optimizer.step()
+
     def barrier(self) -> None:
         """Wait for every rank."""
         self._require("barrier")
@@ -105,6 +115,12 @@ class SerialStrategy(Strategy):
     name = "serial"
 
     def init(self) -> None:
+        launched = ClusterEnv.detect()
+        if launched.size > 1:  # every rank would run the whole job and overwrite the others
+            raise ValueError(
+                f"launched as {launched.size} ranks ({launched.launcher}): choose \"ddp\" or \"horovod\", "
+                "or start one process"
+            )
         self._env = ClusterEnv(0, 1, 0, "serial", socket.gethostname())
 
     def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -142,7 +158,7 @@ class DDPStrategy(Strategy):
             try:
                 from mpi4py import MPI
             except ImportError as err:
-                raise StrategyUnavailable(self.name, "mpi") from err
+                raise StrategyUnavailable(self.name, "mpi4py is missing (pip install '.[mpi]')") from err
             comm = MPI.COMM_WORLD
             if comm.Get_size() != env.size:
                 raise RuntimeError(f"MPI sees {comm.Get_size()} ranks, the launcher variables {env.size}")
@@ -212,7 +228,9 @@ class HorovodStrategy(Strategy):
         try:
             import horovod.torch as hvd
         except ImportError as err:
-            raise StrategyUnavailable(self.name, extra="horovod") from err
+            raise StrategyUnavailable(
+                self.name, "Horovod 0.28.1 must be built with a C++17 patch: run scripts/install.sh (see README)"
+            ) from err
         hvd.init()
         self._hvd: Any = hvd
         self._env = ClusterEnv(hvd.rank(), hvd.size(), hvd.local_rank(), "horovod", socket.gethostname())
@@ -227,6 +245,17 @@ class HorovodStrategy(Strategy):
     def all_reduce_mean(self, x: Tensor) -> Tensor:
         self._require("all_reduce_mean")
         return self._hvd.allreduce(x, op=self._hvd.Average)
+
+    def reduce_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        # Horovod's optimizer averages asynchronously from backward hooks; wait for it here so
+        # that clipping sees the averaged gradient (as with DDP)
+        super().reduce_gradients(optimizer)
+        optimizer.synchronize()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        self._require("step")
+        with optimizer.skip_synchronize():
+            optimizer.step()
 
     def barrier(self) -> None:
         super().barrier()

@@ -138,12 +138,15 @@ def timeslice_correlator(phi: Tensor) -> Tensor:
     With the time-slice sums :math:`\Sigma(t) = \sum_{\vec x} \phi_{t,\vec x}`,
     :math:`c(t) = \frac{1}{V}\sum_{t_0} \Sigma(t_0 + t)\Sigma(t_0)`, so that the connected
     :math:`G(t) = \sum_{\vec x} G(t, \vec x) = \langle c(t)\rangle - (V/L_0)(\langle M\rangle/V)^2`.
-    Computed by FFT: :math:`c = \mathrm{IFFT}(|\mathrm{FFT}\,\Sigma|^2)/V`.
+    Summed directly (:math:`L_0^2` terms per configuration, each row on its own), so a
+    configuration's value does not depend on the batch it is in (sharded chains agree bitwise).
     """
     sigma = phi.flatten(2).sum(2)
     volume = phi[0].numel()
-    f = torch.fft.fft(sigma, dim=1)
-    return torch.fft.ifft(f * f.conj(), dim=1).real / volume
+    n = sigma.shape[1]
+    t = torch.arange(n)
+    shifted = sigma[:, (t[:, None] + t[None, :]) % n]  # [b, t, t0] = Sigma(t0 + t)
+    return (shifted * sigma[:, None, :]).sum(-1) / volume
 
 
 def free_propagator(shape: tuple[int, ...], beta: float) -> Tensor:

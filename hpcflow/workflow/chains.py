@@ -1,8 +1,11 @@
 """Samplers as the sampling stage sees them: one adapter per ``[sampler].kind``.
 
-An adapter builds its sampler from a run card and says what it records per update (the
-datasets ``<kind>/<name>`` of shape ``(chain, update)``), what it adds to each measurement, how
-it adapts during thermalization, and what its checkpoint holds.
+An adapter builds its sampler from a run card for a block of chains (all of them, or one
+rank's share) and says what it records per update (the datasets ``<kind>/<name>`` of shape
+``(chain, update)``), what it adds to each measurement, how it adapts during thermalization
+(with the records of every rank, so that all ranks adapt alike), and what its checkpoint holds,
+with the chain axis of each entry so that the sampling stage can gather one checkpoint of all
+chains and hand each rank its block again (on any number of ranks).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from hpcflow.lattice.rng import ChainRNG
+from hpcflow.parallel.world import World
 from hpcflow.samplers.hmc import HMCState, StepSizeTuner
 from hpcflow.samplers.nmcmc import NMCMC, NMCMCState
 from hpcflow.theories.phi4 import energy_density, magnetization
@@ -34,11 +39,15 @@ class ChainSampler(abc.ABC):
     """Per-update datasets (name -> HDF5 dtype)."""
     measurements: ClassVar[dict[str, str]] = {}
     """Extra per-measurement observables (name -> HDF5 dtype)."""
+    chain_axes: ClassVar[dict[str, int]]
+    """Entries of :meth:`checkpoint` that hold one slice per chain, and along which axis."""
 
-    def __init__(self, card: RunCard) -> None:
+    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None) -> None:
         self.card = card
+        self.chains = range(card.sampler["chains"]) if chains is None else chains
+        self.world = World() if world is None else world
         self.theory = theory_of(card)
-        self.rng = ChainRNG(card.sampler["seed"], range(card.sampler["chains"]))
+        self.rng = ChainRNG(card.sampler["seed"], self.chains)
 
     @abc.abstractmethod
     def initial(self) -> Any:
@@ -74,9 +83,10 @@ class HMCChains(ChainSampler):
 
     kind = "hmc"
     records = {"dH": "f8", "accepted": "i1"}
+    chain_axes = {"phi": 0, "action": 0}
 
-    def __init__(self, card: RunCard) -> None:
-        super().__init__(card)
+    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None) -> None:
+        super().__init__(card, chains, world)
         s = card.sampler
         self.hmc = self.theory.hmc(self.rng)
         self.tuner = None
@@ -91,8 +101,8 @@ class HMCChains(ChainSampler):
         return state, {"dH": info.dH, "accepted": info.accepted}
 
     def adapt(self, records: dict[str, Tensor]) -> None:
-        if self.tuner is not None:
-            self.hmc.n_steps = self.tuner.update(records["dH"])
+        if self.tuner is not None:  # on every rank the same: the dH of all chains, in chain order
+            self.hmc.n_steps = self.tuner.update(torch.cat(self.world.allgather(records["dH"])))
 
     def checkpoint(self, state: HMCState) -> dict[str, Any]:
         out: dict[str, Any] = {"phi": state.phi, "action": state.action, "n_steps": self.hmc.n_steps}
@@ -116,9 +126,10 @@ class NMCMCChains(ChainSampler):
     kind = "nmcmc"
     records = {"log_w": "f8", "accepted": "i1", "proposal_M": "f8", "proposal_e": "f8"}
     measurements = {"log_w": "f8"}
+    chain_axes = {"phi": 0, "action": 0, "log_q": 0, **{f"queue_{k}": 1 for k in ("phi", "log_q", "action", "log_u")}}
 
-    def __init__(self, card: RunCard) -> None:
-        super().__init__(card)
+    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None) -> None:
+        super().__init__(card, chains, world)
         s = card.sampler
         flow = load_flow(Path(s["model"]) if "model" in s else card.run_dir / "model" / "flow.pt", card)
         self.nmcmc = NMCMC(flow, card.action(), tuple(card.theory["shape"]), self.rng, chunk=s["chunk"])
@@ -139,16 +150,17 @@ class NMCMCChains(ChainSampler):
         return {"log_w": state.log_w}
 
     def checkpoint(self, state: NMCMCState) -> dict[str, Any]:
-        return {"phi": state.phi, "action": state.action, "log_q": state.log_q, "queue": self.nmcmc.get_queue()}
+        queue = {f"queue_{k}": v for k, v in self.nmcmc.get_queue().items()}
+        return {"phi": state.phi, "action": state.action, "log_q": state.log_q, **queue}
 
     def restore(self, payload: dict[str, Any]) -> NMCMCState:
-        self.nmcmc.set_queue(payload["queue"])
+        self.nmcmc.set_queue({k.removeprefix("queue_"): v for k, v in payload.items() if k.startswith("queue_")})
         return NMCMCState(phi=payload["phi"], action=payload["action"], log_q=payload["log_q"])
 
 
 CHAIN_SAMPLERS: dict[str, type[ChainSampler]] = {"hmc": HMCChains, "nmcmc": NMCMCChains}
 
 
-def chain_sampler(card: RunCard) -> ChainSampler:
-    """The adapter for ``[sampler].kind``."""
-    return CHAIN_SAMPLERS[card.sampler["kind"]](card)
+def chain_sampler(card: RunCard, chains: range | None = None, world: World | None = None) -> ChainSampler:
+    """The adapter for ``[sampler].kind``, for ``chains`` (default all) of the ``world``'s ranks."""
+    return CHAIN_SAMPLERS[card.sampler["kind"]](card, chains, world)

@@ -145,6 +145,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "parallel": {
         "backend": Field("str", required=False, default="ddp", choices=("ddp", "horovod", "serial")),
+        "io": Field("str", required=False, default="auto", choices=("auto", "mpio", "per-rank")),
     },
     "output": {
         "dir": Field("str", required=False),

@@ -30,7 +30,10 @@ import torch
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
 from hpcflow.io.provenance import provenance
+from hpcflow.io.shards import BlockWriter, ShardingError, choose_layout, stored_layout
 from hpcflow.io.store import ConfigStore
+from hpcflow.lattice.rng import chain_seed
+from hpcflow.parallel.world import World, chain_blocks, merge_chain_blocks, take_chain_block
 from hpcflow.workflow.chains import ChainSampler, chain_sampler
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
@@ -109,7 +112,7 @@ class _Rows:
         for name, value in rows.items():
             self.pending.setdefault(name, []).append(value.detach().cpu().numpy())
 
-    def flush_into(self, store: ConfigStore) -> None:
+    def flush_into(self, store: BlockWriter) -> None:
         for name, rows in self.pending.items():
             store.write(name, self.starts[name], np.stack(rows, axis=1))
             self.starts[name] += len(rows)
@@ -117,46 +120,91 @@ class _Rows:
         store.flush()
 
 
-def sample(card: RunCard, progress: bool = True) -> Path:
-    """Run (or resume) the sampling stage of ``card``; returns the path of ``configs.h5``."""
-    run_dir = prepare_run_dir(card)
+def _store_attrs(card: RunCard, sampler: ChainSampler, layout: str, blocks: list[range]) -> dict:
+    s = card.sampler
+    return {
+        "run_card": card.text,
+        "run_card_normalized": card.canonical(),
+        "code_version": provenance()["hpcflow"],
+        "provenance": provenance(),
+        "sampler": sampler.kind,
+        "theory": sampler.theory.name,
+        "seed": s["seed"],
+        "chains": s["chains"],
+        "rng": "torch.Generator per chain, seeded by numpy SeedSequence(seed, spawn_key=(chain,))",
+        "parallel": _parallel_record(card, layout, blocks),
+        "complete": False,
+    }
+
+
+def _parallel_record(card: RunCard, layout: str, blocks: list[range]) -> dict:
+    """Ranks, store layout, and each rank's chains and their seeds."""
+    seed = card.sampler["seed"]
+    return {
+        "ranks": len(blocks),
+        "layout": layout,
+        "chain_blocks": [[b.start, b.stop] for b in blocks],
+        "chain_seeds": [[chain_seed(seed, c) for c in b] for b in blocks],
+    }
+
+
+def _blocks(card: RunCard, world: World) -> list[range]:
+    try:
+        return chain_blocks(card.sampler["chains"], world.size)
+    except ValueError as err:
+        raise RunCardError(card.source, [f"[sampler].chains = {card.sampler['chains']}: {err}"]) from None
+
+
+def sample(card: RunCard, progress: bool = True, world: World | None = None) -> Path:
+    """Run (or resume) the sampling stage of ``card``; returns the path of ``configs.h5``.
+
+    With several ranks (``mpiexec``/``srun``) the chains are split in blocks
+    (:func:`hpcflow.parallel.world.chain_blocks`); every chain draws from its own stream, so the
+    store equals that of a 1-rank run. Checkpoints hold all chains (gathered on rank 0), so a
+    ``single``-layout run resumes on any number of ranks; a ``per-rank`` one on the same number.
+    """
+    world = World.detect() if world is None else world
+    check_run_dir(card)
+    if world.is_root:
+        prepare_run_dir(card)
+    world.barrier()
+    run_dir = card.run_dir
     s = card.sampler
     therm, every, total = s["thermalization"], s["measure_every"], s["thermalization"] + card.updates
-    sampler = chain_sampler(card)
+    blocks = _blocks(card, world)
+    block = blocks[world.rank]
+    sampler = chain_sampler(card, block, world)
     theory = sampler.theory
     store_path, ckpt_dir = run_dir / STORE, run_dir / "checkpoints"
     layout = _layout(card, theory, sampler)
 
     resumed = latest_checkpoint(ckpt_dir)
     if resumed is None:
-        ConfigStore.create(
-            store_path,
-            layout,
-            {
-                "run_card": card.text,
-                "run_card_normalized": card.canonical(),
-                "code_version": provenance()["hpcflow"],
-                "provenance": provenance(),
-                "sampler": sampler.kind,
-                "theory": theory.name,
-                "seed": s["seed"],
-                "chains": s["chains"],
-                "rng": "torch.Generator per chain, seeded by numpy SeedSequence(seed, spawn_key=(chain,))",
-                "complete": False,
-            },
-        )
+        try:
+            io = choose_layout(card.data["parallel"]["io"], world.size)
+        except ShardingError as err:
+            raise RunCardError(card.source, [str(err)]) from None
+        if world.is_root:
+            attrs = _store_attrs(card, sampler, io, blocks)
+            ConfigStore.create(store_path, layout, attrs, blocks=blocks if io == "per-rank" else None)
+        world.barrier()
         state, start, seconds = sampler.initial(), 0, 0.0
     else:
         start, payload = resumed
-        sampler.rng.set_state(payload["rng"])
-        state, seconds = sampler.restore(payload["sampler"]), float(payload["seconds"])
-        log.info("resuming %s at update %d of %d", run_dir, start, total)
+        io = world.bcast(stored_layout(store_path)[0] if world.is_root else None)
+        sampler.rng.set_state(payload["rng"][block.start : block.stop])
+        state = sampler.restore(take_chain_block(payload["sampler"], sampler.chain_axes, block))
+        seconds = float(payload["seconds"])
+        if world.is_root:
+            log.info("resuming %s at update %d of %d on %d ranks", run_dir, start, total, world.size)
 
-    with ConfigStore(store_path, "r+") as store, StopFlag() as stop:
+    store = BlockWriter(store_path, world, block, io, blocks)
+    with StopFlag() as stop:
         rows = _Rows(layout, sampler.kind, start - therm, every)
         for name, first in rows.starts.items():
             store.truncate(name, first)
-        bar = progress_bar(total, start, f"{sampler.kind} {run_dir.name}", "update", progress)
+        store.flush()
+        bar = progress_bar(total, start, f"{sampler.kind} {run_dir.name}", "update", progress and world.is_root)
         t0 = time.perf_counter()
         update = start
         while update < total:
@@ -169,16 +217,38 @@ def sample(card: RunCard, progress: bool = True) -> Path:
                 if (update - therm) % every == 0:
                     rows.add(_measure(state, theory, sampler))
             bar.update(1)
-            if update % card.output["checkpoint_every"] == 0 or update == total or stop.signum is not None:
+            signum = _signal_on_any_rank(stop, world)
+            if update % card.output["checkpoint_every"] == 0 or update == total or signum is not None:
                 rows.flush_into(store)
                 elapsed = seconds + time.perf_counter() - t0
-                payload = {"sampler": sampler.checkpoint(state), "rng": sampler.rng.get_state(), "seconds": elapsed}
-                save_checkpoint(ckpt_dir, update, payload)
-                atomic_write_json(run_dir / "timing.json", {"updates": update, "seconds": elapsed})
-                if stop.signum is not None and update < total:
+                parts = world.gather({"sampler": sampler.checkpoint(state), "rng": sampler.rng.get_state()})
+                if parts is not None:
+                    merged = {
+                        "sampler": merge_chain_blocks([p["sampler"] for p in parts], sampler.chain_axes),
+                        "rng": [g for p in parts for g in p["rng"]],
+                        "seconds": elapsed,
+                        "ranks": world.size,
+                    }
+                    save_checkpoint(ckpt_dir, update, merged)
+                    atomic_write_json(run_dir / "timing.json", {"updates": update, "seconds": elapsed})
+                world.barrier()
+                if signum is not None and update < total:
                     bar.close()
-                    raise Interrupted(stop.signum, f"after update {update}")
+                    store.close()
+                    raise Interrupted(signum, f"after update {update}")
         bar.close()
-        records = {k: store.read(f"{sampler.kind}/{k}") for k in sampler.records}
-        store.finalize({**sampler.summary(records), "complete": True})
+    store.close()
+    world.barrier()
+    if world.is_root:
+        with ConfigStore(store_path, "r+") as final:
+            records = {k: final.read(f"{sampler.kind}/{k}") for k in sampler.records}
+            final.finalize({**sampler.summary(records), "parallel": _parallel_record(card, io, blocks), "complete": True})
+    world.barrier()
     return store_path
+
+
+def _signal_on_any_rank(stop: StopFlag, world: World) -> int | None:
+    """The signal that asked some rank to stop (all ranks stop at the same update), or ``None``."""
+    if world.size == 1:
+        return stop.signum
+    return next((s for s in world.allgather(stop.signum) if s is not None), None)

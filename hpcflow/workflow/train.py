@@ -33,7 +33,7 @@ from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
 from hpcflow.lattice.rng import chain_seed
 from hpcflow.models.flows.flow import Flow, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
-from hpcflow.parallel.strategy import STRATEGIES, Strategy
+from hpcflow.parallel.strategy import STRATEGIES, Strategy, StrategyUnavailable
 from hpcflow.workflow.model_io import ModelError, check_compatible, flow_spec, save_flow
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.sample import prepare_run_dir
@@ -87,7 +87,10 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
     if strategy is None:
         strategy = STRATEGIES[card.data["parallel"]["backend"]]()
     if not strategy.initialized:
-        strategy.init()
+        try:
+            strategy.init()
+        except (StrategyUnavailable, ValueError) as err:
+            raise RunCardError(card.source, [f"[parallel].backend = {strategy.name!r}: {err}"]) from None
     env = strategy.env
     root = env.is_root
     run_dir = prepare_run_dir(card) if root else card.run_dir
@@ -150,11 +153,12 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
         while step < t["steps"]:
             z = torch.cat([flow.prior.sample(shard, shape, gens[k], dtype) for k in owned])
             loss, log_w = reverse_kl(flow, action, z, forward=model)
-            opt.zero_grad(set_to_none=True)
-            grad_norm = torch.tensor(math.nan)
-            if torch.isfinite(loss):
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(flow.parameters(), t["clip"])
+            opt.zero_grad()
+            # every rank runs backward, even on a non-finite loss: the gradient reduction is
+            # collective, and NaN gradients then reach every rank, which all roll back together
+            loss.backward()
+            strategy.reduce_gradients(opt)
+            grad_norm = torch.nn.utils.clip_grad_norm_(flow.parameters(), t["clip"])
             finite = strategy.all_reduce_mean(torch.tensor(float(torch.isfinite(grad_norm)))).item() == 1.0
             if not finite:  # every rank rolls back together
                 in_a_row += 1
@@ -166,7 +170,7 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
                 opt.load_state_dict(good["optimizer"])
                 continue
             in_a_row = 0
-            opt.step()
+            strategy.step(opt)
             sched.step()
             step += 1
             bar.update(1)
