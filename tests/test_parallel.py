@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -125,6 +124,9 @@ def test_two_ranks_of_batch_b_train_like_one_rank_of_batch_2b(tmp_path: Path) ->
     a = torch.load(tmp_path / "one" / "model" / "flow.pt", weights_only=True)
     b = torch.load(tmp_path / "two" / "model" / "flow.pt", weights_only=True)
     assert b["meta"]["ranks"] == 2 and b["meta"]["phi_train"] == a["meta"]["phi_train"] == 12 * 8
+    # the same two latent streams: both on rank 0 of the 1-rank run, one per rank of the 2-rank run
+    assert b["meta"]["backend"] == "ddp" and len(b["meta"]["shard_seeds"]) == 2
+    assert [s for rank in b["meta"]["shard_seeds"] for s in rank] == a["meta"]["shard_seeds"][0]
     # float64: the two runs sum the batch gradient in a different order (rounding ~1e-16), which
     # Adam's normalization can lift to ~1e-11 on parameters near zero after 12 steps
     for key, value in a["state_dict"].items():

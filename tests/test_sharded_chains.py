@@ -113,7 +113,7 @@ def test_sharded_hmc_writes_the_store_of_one_rank(reference: Path, tmp_path: Pat
     with h5py.File(store) as f:
         record = json.loads(f.attrs["parallel"])
     blocks = chain_blocks(5, ranks)
-    assert record["ranks"] == ranks and record["layout"] == ("per-rank" if io == "per-rank" else "single")
+    assert record["ranks"] == ranks and record["backend"] == "mpi4py" and record["layout"] == ("per-rank" if io == "per-rank" else "single")
     assert record["chain_blocks"] == [[b.start, b.stop] for b in blocks]
     assert record["chain_seeds"] == [[chain_seed(7, c) for c in b] for b in blocks]
     rank_files = sorted(p.name for p in (tmp_path / "run").glob("configs.rank*.h5"))

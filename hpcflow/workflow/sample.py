@@ -15,6 +15,10 @@ checkpoint (atomic). A run killed at any moment and restarted with the same comm
 the newest complete checkpoint, rewinds the store's row counters to it and regenerates the rows
 after it bit for bit, so the file equals that of an uninterrupted run. SIGTERM and SIGINT (a
 queue's time limit, Ctrl-C) write a checkpoint at the end of the current update and exit.
+
+Under a launcher with N ranks each rank runs its block of chains and writes it into the store
+(:mod:`hpcflow.io.shards`); rank 0 gathers the checkpoints and the progress bar, a signal on any
+rank stops all of them at the same update.
 """
 
 from __future__ import annotations
@@ -138,10 +142,11 @@ def _store_attrs(card: RunCard, sampler: ChainSampler, layout: str, blocks: list
 
 
 def _parallel_record(card: RunCard, layout: str, blocks: list[range]) -> dict:
-    """Ranks, store layout, and each rank's chains and their seeds."""
+    """Ranks, how they talk, store layout, and each rank's chains and their seeds."""
     seed = card.sampler["seed"]
     return {
         "ranks": len(blocks),
+        "backend": "mpi4py" if len(blocks) > 1 else "serial",
         "layout": layout,
         "chain_blocks": [[b.start, b.stop] for b in blocks],
         "chain_seeds": [[chain_seed(seed, c) for c in b] for b in blocks],

@@ -200,6 +200,8 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
     if root:
         save_flow(final, flow, shape, {"steps": t["steps"], "batch": t["batch"] * env.size,
                                       "phi_train": t["steps"] * t["batch"] * env.size, "ranks": env.size,
+                                      "backend": strategy.name,
+                                      "shard_seeds": [[chain_seed(t["seed"], k) for k in _shards(t, r)] for r in range(env.size)],
                                       "seconds": seconds + time.perf_counter() - t0})
     strategy.barrier()
     return final
