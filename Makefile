@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
-CARD ?= jobs/cards/phi4_hmc_8x8.toml
+CARD ?= jobs/cards/phi4_flow_8x8.toml
+SYSTEM ?= local
 PYTEST_ARGS ?=
 
 .PHONY: install test run bench clean
@@ -18,7 +19,7 @@ test: install
 	$(PY) -m pytest --doctest-modules hpcflow tests -ra --timeout=900 $(PYTEST_ARGS)
 
 run: install
-	$(VENV)/bin/hpcflow run $(CARD)
+	$(VENV)/bin/hpcflow run $(CARD) --system $(SYSTEM)
 
 bench: install
 	$(PY) benchmarks/bench_hmc.py

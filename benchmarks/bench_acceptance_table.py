@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, write_json  # noqa: E402
 
 from hpcflow.workflow.analyze import analyze  # noqa: E402
-from hpcflow.workflow.runcard import load_runcard  # noqa: E402
+from hpcflow.workflow.runcard import load_runcard, to_toml  # noqa: E402
 from hpcflow.workflow.sample import sample  # noqa: E402
 from hpcflow.workflow.train import train  # noqa: E402
 
@@ -38,21 +38,6 @@ PUBLISHED = {6: (0.3, 0.2), 8: (0.04, 0.001), 12: (0.002, 7e-6), 16: (1e-4, None
 """Del Debbio et al. (review talk): acceptance on L x L, and of the same flow at 2L x 2L."""
 COMPARED = ("abs_magnetization", "susceptibility", "energy")
 MAX_LONG_UPDATES = 20_000
-
-
-def to_toml(data: dict[str, dict[str, Any]]) -> str:
-    """A run card as TOML (sections of scalars and flat lists)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return repr(v)
-
-    return "\n".join(f"[{s}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in sec.items()) for s, sec in data.items())
 
 
 def derived_card(base: Path, name: str, change: dict[str, dict[str, Any]], drop: tuple[str, ...]) -> Path:

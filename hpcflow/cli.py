@@ -4,7 +4,9 @@
 ``hpcflow sample CARD.toml``   run (or resume) the sampler of a run card (HMC or NMCMC)
 ``hpcflow analyze RUN_DIR``    Gamma-method analysis and report of a run directory
 ``hpcflow solve CARD.toml``    Dirac-operator solves on a stored gauge configuration (a [solve] card)
-``hpcflow run CARD.toml``      train (if the card has [training]), sample, analyze; prints the report path
+``hpcflow run CARD.toml``      the workflow (Parsl): train, sample and an HMC baseline, analyze, compare;
+                               ``--system NAME`` (default local); prints the report path
+``hpcflow jobs render|submit CARD.toml --system NAME``   batch job scripts (Slurm, PBS)
 
 Bad input exits with status 2 and one line per problem; a run stopped by SIGTERM/SIGINT
 checkpoints and exits with 128 + the signal number (rerun the same command to resume).
@@ -37,8 +39,17 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("run_dir", type=Path, help="run directory (holds configs.h5)")
     v = sub.add_parser("solve", help="Dirac-operator solves on a stored gauge configuration")
     v.add_argument("card", type=Path, help="TOML card with a [solve] section")
-    r = sub.add_parser("run", help="train (if the card has [training]), sample, analyze; prints the report path")
+    r = sub.add_parser("run", help="the workflow (Parsl): train, sample (+ HMC baseline), analyze, report")
     r.add_argument("card", type=Path, help="TOML run card")
+    r.add_argument("--system", default="local", help="jobs/systems/NAME.toml or a path (default: local)")
+    r.add_argument("--retries", type=int, default=1, help="retries of a failed stage (default 1)")
+    j = sub.add_parser("jobs", help="batch job scripts: render or submit")
+    jsub = j.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    for action, text in (("render", "print the job script"), ("submit", "write the job script and sbatch/qsub it")):
+        a = jsub.add_parser(action, help=text)
+        a.add_argument("card", type=Path, help="TOML run card")
+        a.add_argument("--system", required=True, help="jobs/systems/NAME.toml or a path")
+        a.add_argument("-o", "--output", type=Path, help="where to write the script")
     return p
 
 
@@ -61,17 +72,11 @@ def _train(card_path: Path, progress: bool) -> None:
     _say(f"trained flow: {train(load_runcard(card_path), progress=progress)}")
 
 
-def _sample(card_path: Path, progress: bool, train_first: bool = False) -> Path:
+def _sample(card_path: Path, progress: bool) -> None:
     from hpcflow.workflow.runcard import load_runcard
     from hpcflow.workflow.sample import sample
-    from hpcflow.workflow.train import train
 
-    card = load_runcard(card_path)
-    if train_first and "training" in card.data:
-        _say(f"trained flow: {train(card, progress=progress)}")
-    path = sample(card, progress=progress)
-    _say(f"configurations: {path}")
-    return card.run_dir
+    _say(f"configurations: {sample(load_runcard(card_path), progress=progress)}")
 
 
 def _solve(card_path: Path) -> None:
@@ -84,6 +89,31 @@ def _solve(card_path: Path) -> None:
     for r in summary["results"]:
         print(f"{r['mass']:>8.4f} {r['iterations']:>10} {r['work']:>8} {r['final_residual']:>10.2e} {str(r['converged']):>9}")
     print(f"results: {out / 'solve.json'}")
+
+
+def _run(card_path: Path, system: str, retries: int) -> None:
+    from hpcflow.workflow.pipeline import run_workflow
+    from hpcflow.workflow.systems import load_system
+
+    print(f"report: {run_workflow(card_path, load_system(system), retries)}")
+
+
+def _jobs(action: str, card_path: Path, system_name: str, output: Path | None) -> None:
+    from hpcflow.workflow.jobs import render, submit
+    from hpcflow.workflow.runcard import load_runcard
+    from hpcflow.workflow.systems import load_system
+
+    card, system = load_runcard(card_path), load_system(system_name)
+    script = render(card, str(card_path), system)
+    if action == "render" and output is None:
+        print(script, end="")
+        return
+    path = output or card.run_dir.with_name(f"{card.run_dir.name}.{system.name}.sh")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(script, encoding="utf-8")
+    print(f"job script: {path}")
+    if action == "submit":
+        print(f"job id: {submit(path, system)}")
 
 
 def _analyze(run_dir: Path) -> None:
@@ -101,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     from hpcflow.io.shards import ShardingError
     from hpcflow.workflow.analyze import AnalysisError
     from hpcflow.workflow.model_io import ModelError
+    from hpcflow.workflow.jobs import JobError
+    from hpcflow.workflow.pipeline import WorkflowError
+    from hpcflow.workflow.systems import SystemConfigError
     from hpcflow.workflow.runcard import RunCardError
     from hpcflow.workflow.signals import Interrupted
     from hpcflow.workflow.train import TrainingDiverged
@@ -116,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "analyze":
             _analyze(args.run_dir)
         elif args.command == "run":
-            run_dir = _sample(args.card, progress, train_first=True)
-            if _is_root():
-                _analyze(run_dir)
-    except (RunCardError, AnalysisError, ModelError, ShardingError) as err:
+            _run(args.card, args.system, args.retries)
+        elif args.command == "jobs":
+            _jobs(args.jobs_command, args.card, args.system, args.output)
+    except (RunCardError, AnalysisError, ModelError, ShardingError, SystemConfigError, WorkflowError, JobError) as err:
         problems = err.problems if isinstance(err, RunCardError) else [str(err)]
         source = f"{err.source}: " if isinstance(err, RunCardError) else ""
         for line in problems:

@@ -40,7 +40,7 @@ from typing import Any
 
 from hpcflow.theories.phi4 import Phi4Action
 
-__all__ = ["RunCard", "RunCardError", "load_runcard", "validate_runcard"]
+__all__ = ["RunCard", "RunCardError", "load_runcard", "to_toml", "validate_runcard"]
 
 
 class RunCardError(ValueError):
@@ -166,13 +166,24 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "seed": Field("int", minimum=0, maximum=INT_MAX),
         "dir": Field("str"),
     },
+    "baseline": {  # the HMC baseline that `hpcflow run` samples beside an NMCMC card
+        "trajectories": Field("int", required=False, minimum=1),
+        "thermalization": Field("int", required=False, default=100, minimum=0),
+        "tau": Field("float", required=False, default=1.0, minimum=0.0, exclusive_min=True),
+        "steps": Field("int", required=False, default=10, minimum=1),
+        "integrator": Field("str", required=False, default="omelyan", choices=("leapfrog", "omelyan")),
+        "target_acceptance": Field(
+            "float", required=False, default=0.9, minimum=0.0, exclusive_min=True, maximum=1.0, exclusive_max=True
+        ),
+        "seed": Field("int", required=False, minimum=0, maximum=INT_MAX),
+    },
     "analysis": {
         "t_min": Field("int", required=False, default=1, minimum=1),
         "reweight": Field("bool", required=False, default=False),
     },
 }
 REQUIRED_SECTIONS = ("theory", "sampler")
-OPTIONAL_SECTIONS = ("model", "training", "solve")  # absent unless given; the others get their defaults
+OPTIONAL_SECTIONS = ("model", "training", "solve", "baseline")  # absent unless given; the others get their defaults
 
 
 @dataclass(frozen=True)
@@ -445,3 +456,18 @@ def load_runcard(path: Path | str) -> RunCard:
     except tomllib.TOMLDecodeError as err:
         raise RunCardError(str(path), [f"not valid TOML: {err}"]) from err
     return validate_runcard(raw, source=str(path), text=text)
+
+
+def to_toml(data: dict[str, dict[str, Any]]) -> str:
+    """A run card as TOML (sections of scalars and flat lists), e.g. a card derived from another."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    return "\n".join(f"[{s}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in sec.items()) for s, sec in data.items())

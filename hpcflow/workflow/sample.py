@@ -51,8 +51,9 @@ STORE = "configs.h5"
 
 
 def _identity(data: dict) -> dict:
-    """The parts of a card that define a run: everything but how it is parallelized."""
-    return {k: v for k, v in data.items() if k != "parallel"}
+    """The parts of a card that define a run: everything but how it is parallelized and the
+    workflow's HMC baseline (a run of its own)."""
+    return {k: v for k, v in data.items() if k not in ("parallel", "baseline")}
 
 
 def check_run_dir(card: RunCard) -> None:

@@ -1,0 +1,74 @@
+"""Parsl configuration of a :class:`~hpcflow.workflow.systems.System`.
+
+==========  ==========================================  =================================
+scheduler   executor and provider                       MPI launch prefix of a stage
+==========  ==========================================  =================================
+local       ``ThreadPoolExecutor`` (starts in < 1 s)    ``mpiexec -n N`` (Open MPI) or none
+slurm       ``MPIExecutor`` + ``SlurmProvider``         ``$PARSL_MPI_PREFIX`` (``srun ...``)
+pbs         ``MPIExecutor`` + ``PBSProProvider``        ``$PARSL_MPI_PREFIX`` (``mpiexec ...``)
+==========  ==========================================  =================================
+
+Parsl's own ``mpiexec`` prefix is MPICH/PALS-style (``-ppn``, ``-hosts``), which Open MPI
+rejects; so on ``local`` the launch line is the system's own. Parsl is imported here only, and
+only when a workflow runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hpcflow.workflow.systems import System
+
+__all__ = ["mpi_prefix", "parsl_config", "resource_spec"]
+
+
+def parsl_config(system: System, run_dir: Path, retries: int = 1) -> Any:
+    """A ``parsl.Config`` running the stages of one workflow on ``system``."""
+    try:
+        from parsl.config import Config
+        from parsl.executors import MPIExecutor, ThreadPoolExecutor
+        from parsl.launchers import SimpleLauncher
+        from parsl.providers import PBSProProvider, SlurmProvider
+    except ImportError as err:
+        raise RuntimeError("the workflow needs Parsl: pip install '.[workflow]'") from err
+    if system.scheduler == "local":
+        executor: Any = ThreadPoolExecutor(label="local", max_threads=2)
+    else:
+        common = dict(nodes_per_block=system.nodes, walltime=system.walltime, init_blocks=1, min_blocks=0,
+                      max_blocks=1, worker_init="\n".join(system.setup), launcher=SimpleLauncher())
+        if system.scheduler == "slurm":
+            provider: Any = SlurmProvider(
+                partition=system.queue or None, account=system.account or None, qos=system.qos or None,
+                constraint=system.constraint or None, exclusive=False,
+                scheduler_options="\n".join(system.directives), **common,
+            )
+        else:
+            provider = PBSProProvider(
+                account=system.account or None, queue=system.queue or None,
+                cpus_per_node=system.ranks_per_node * system.cpus_per_rank,
+                scheduler_options="\n".join(system.directives), **common,
+            )
+        executor = MPIExecutor(
+            label=system.name, provider=provider, max_workers_per_block=1,
+            mpi_launcher="srun" if system.launcher == "srun" else "mpiexec",
+        )
+    return Config(executors=[executor], retries=retries, run_dir=str(run_dir), initialize_logging=False)
+
+
+def resource_spec(system: System) -> dict[str, Any]:
+    """``parsl_resource_specification`` of an MPI stage (empty on ``local``)."""
+    if system.scheduler == "local":
+        return {}
+    binding = {"srun": ["-c", str(system.cpus_per_rank)],
+               "pals": ["--depth", str(system.cpus_per_rank), "--cpu-bind", "depth"]}.get(system.launcher, [])
+    options = [*binding, *system.launcher_options]
+    return {"num_nodes": system.nodes, "ranks_per_node": system.ranks_per_node, "num_ranks": system.ranks,
+            "launcher_options": " ".join(options)}
+
+
+def mpi_prefix(system: System) -> str:
+    """Shell words that start an MPI stage inside a Parsl app on ``system``."""
+    if system.scheduler == "local":
+        return " ".join(system.launch())
+    return "$PARSL_MPI_PREFIX"

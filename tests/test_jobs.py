@@ -1,0 +1,153 @@
+"""Job scripts: committed examples up to date, card values refused before they reach a shell,
+system files validated, and a PBS script run by hand as PBS would start it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+
+from conftest import REPO, hpcflow_cmd, mpi_env
+from hpcflow.workflow.jobs import render
+from hpcflow.workflow.runcard import RunCardError, load_runcard
+from hpcflow.workflow.systems import SystemConfigError, load_system, system_names
+
+EXAMPLE_CARD = "jobs/cards/phi4_flow_32x32.toml"
+
+TINY = """\
+[theory]
+name = "phi4"
+shape = [6, 6]
+beta = 0.5
+lam = 0.5
+
+[model]
+coupling = "affine"
+layers = 2
+hidden = [4]
+kernel = 3
+
+[training]
+steps = 20
+batch = 16
+lr = 0.01
+seed = 1
+
+[sampler]
+kind = "nmcmc"
+chains = 2
+updates = 100
+thermalization = 10
+seed = 2
+chunk = 50
+
+[output]
+dir = "{dir}"
+checkpoint_every = 50
+"""
+
+
+@pytest.mark.parametrize("name", system_names())
+def test_committed_examples_are_what_render_writes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    expected = render(load_runcard(EXAMPLE_CARD), EXAMPLE_CARD, load_system(name))
+    committed = REPO / "jobs" / "examples" / f"{name}.sh"
+    assert committed.read_text() == expected, (
+        f"jobs/examples/{name}.sh is stale: hpcflow jobs render {EXAMPLE_CARD} --system {name} -o {committed}"
+    )
+
+
+def test_every_system_maps_to_its_scheduler_and_launcher() -> None:
+    shapes = {n: load_system(n) for n in system_names()}
+    assert {n: (s.scheduler, s.launcher) for n, s in shapes.items()} == {
+        "aurora": ("pbs", "pals"), "frontier": ("slurm", "srun"), "local": ("local", "mpiexec"),
+        "pbs": ("pbs", "mpiexec"), "perlmutter": ("slurm", "srun"), "polaris": ("pbs", "pals"), "slurm": ("slurm", "srun"),
+    }
+    assert shapes["local"].launch() == [] and shapes["local"].launch(2) == ["mpiexec", "-n", "2"]
+    assert shapes["aurora"].launch() == ["mpiexec", "-n", "24", "--ppn", "12", "--depth", "8", "--cpu-bind", "depth"]
+    assert shapes["perlmutter"].launch()[:5] == ["srun", "-n", "8", "-c", "32"]
+    assert shapes["frontier"].command("sample", "c.toml")[:4] == ["apptainer", "exec", "--rocm", "--bind"]
+
+
+def test_pbs_directives_of_polaris() -> None:
+    text = (REPO / "jobs" / "examples" / "polaris.sh").read_text()
+    for line in ("#PBS -l select=2:ncpus=32:ngpus=4", "#PBS -l walltime=01:00:00", "#PBS -q debug",
+                 "#PBS -A YOUR_ACCOUNT", "#PBS -l filesystems=home:eagle", 'cd "${PBS_O_WORKDIR:-.}"',
+                 "mpiexec -n 8 --ppn 4 --depth 8 --cpu-bind depth apptainer exec --nv"):
+        assert line in text, line
+
+
+@pytest.mark.parametrize("line, why", [
+    ('dir = "runs/x; rm -rf ~"', "[output].dir = 'runs/x; rm -rf ~': only letters"),
+    ('model = "flow.pt`touch pwned`"', "[sampler].model = 'flow.pt`touch pwned`': only letters"),
+    ('name = "phi4$(id)"', "[theory].name = 'phi4$(id)'"),  # not a theory at all: refused by validation
+])
+def test_card_strings_that_could_reach_a_shell_are_refused(tmp_path: Path, line: str, why: str) -> None:
+    text = TINY.format(dir="run")
+    key = line.split(" = ")[0]
+    old = {"dir": 'dir = "run"', "model": "chunk = 50", "name": 'name = "phi4"'}[key]
+    card = tmp_path / "card.toml"
+    card.write_text(text.replace(old, line if key != "model" else f"{old}\n{line}"))
+    res = subprocess.run(hpcflow_cmd("jobs", "render", str(card), "--system", "slurm"), env=mpi_env(),
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 2 and res.stdout == "", res.stdout + res.stderr
+    assert "hpcflow: error:" in res.stderr and why in res.stderr, res.stderr
+    assert not (Path.home() / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_bad_system_files_name_the_setting(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[system]\nscheduler = "lsf"\nnodes = 0\nwalltime = "1h"\naccount = "a b"\nlaunchers = "srun"\n')
+    with pytest.raises(SystemConfigError) as err:
+        load_system(str(bad))
+    text = str(err.value)
+    assert "launchers: unknown setting" in text and "nodes = 0: expected an integer >= 1" in text
+    bad.write_text('[system]\nscheduler = "lsf"\nwalltime = "1h"\naccount = "a;b"\n')
+    with pytest.raises(SystemConfigError) as err:
+        load_system(str(bad))
+    text = str(err.value)
+    assert "scheduler = 'lsf': expected one of local, slurm, pbs" in text and "walltime = '1h'" in text
+    assert "account = 'a;b'" in text
+    with pytest.raises(SystemConfigError, match="no such system; known: aurora"):
+        load_system("nowhere")
+
+
+def test_too_few_chains_for_the_ranks_are_refused(tmp_path: Path) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text(TINY.format(dir=tmp_path / "run"))
+    with pytest.raises(RunCardError, match="fewer than the 8 ranks of system 'perlmutter'"):
+        render(load_runcard(card), str(card), load_system("perlmutter"))
+
+
+def test_submit_on_local_says_there_is_nothing_to_submit(tmp_path: Path) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text(TINY.format(dir=tmp_path / "run"))
+    res = subprocess.run(hpcflow_cmd("jobs", "submit", str(card), "--system", "local"), env=mpi_env(),
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 2 and "run the script with bash, nothing to submit" in res.stderr
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_pbs_script_run_by_hand_as_pbs_would(tmp_path: Path) -> None:
+    """The rendered PBS script, started with the variables PBS sets (PBS_O_WORKDIR, PBS_NODEFILE)."""
+    (tmp_path / "card.toml").write_text(TINY.format(dir="run"))
+    script = tmp_path / "job.sh"
+    res = subprocess.run(hpcflow_cmd("jobs", "render", "card.toml", "--system", "pbs", "-o", str(script)),
+                         env=mpi_env(), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    nodefile = tmp_path / "nodefile"
+    nodefile.write_text("localhost\nlocalhost\n")
+    env = dict(mpi_env(), PBS_O_WORKDIR=str(tmp_path), PBS_NODEFILE=str(nodefile), PBS_JOBID="1.test",
+               HPCFLOW_VENV=sys.prefix)
+    res = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600, cwd="/")
+    assert res.returncode == 0, res.stdout + res.stderr
+    with h5py.File(tmp_path / "run" / "configs.h5") as f:
+        assert f.attrs["complete"] and json.loads(f.attrs["parallel"])["ranks"] == 2
+    assert (tmp_path / "run" / "report" / "analysis.json").is_file()
+    assert os.access(script, os.R_OK)

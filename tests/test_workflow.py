@@ -1,0 +1,108 @@
+"""The workflow end to end on --system local (Parsl): stages, report, and a rerun after a kill
+during sampling that resumes without training again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import hpcflow_cmd, kill_session, mpi_env
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("parsl", reason="the workflow needs Parsl (pip install '.[workflow]')")
+
+CARD = """\
+[theory]
+name = "phi4"
+shape = [6, 6]
+beta = 0.5
+lam = 0.5
+
+[model]
+coupling = "affine"
+layers = 2
+hidden = [4]
+kernel = 3
+
+[training]
+steps = 40
+batch = 32
+lr = 0.01
+seed = 1
+checkpoint_every = 10
+
+[sampler]
+kind = "nmcmc"
+chains = 2
+updates = {updates}
+thermalization = 10
+seed = 2
+chunk = 50
+
+[baseline]
+trajectories = 300
+thermalization = 20
+steps = 6
+
+[output]
+dir = "{dir}"
+checkpoint_every = 100
+"""
+
+
+def _card(tmp_path: Path, updates: int) -> Path:
+    path = tmp_path / "card.toml"
+    path.write_text(CARD.format(updates=updates, dir=tmp_path / "run"))
+    return path
+
+
+def test_local_workflow_runs_every_stage_and_compares_the_samplers(tmp_path: Path) -> None:
+    card = _card(tmp_path, 400)
+    res = subprocess.run(hpcflow_cmd("run", str(card), "--system", "local"), env=mpi_env(), capture_output=True,
+                         text=True, timeout=900, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = tmp_path / "run"
+    report = run / "workflow" / "report.md"
+    assert res.stdout.strip().endswith(f"report: {report}")
+    for stage in ("train", "nmcmc", "hmc", "analyze_nmcmc", "analyze_hmc"):
+        assert (run / "workflow" / f"{stage}.done").is_file(), stage
+    rows = {r["sampler"]: r for r in json.loads((run / "workflow" / "comparison.json").read_text())}
+    assert set(rows) == {"nmcmc", "hmc"}
+    for r in rows.values():
+        assert 0 < r["acceptance"] <= 1 and r["tau_int"] > 0 and r["seconds_per_independent_config"] > 0
+    assert rows["nmcmc"]["training_seconds"] > 0 and 0 < rows["nmcmc"]["ess"] <= 1
+    text = report.read_text()
+    assert "| nmcmc | 2 |" in text and "| hmc | 2 |" in text and "(../report/report.md)" in text
+    assert (run / "workflow" / "comparison.png").stat().st_size > 10_000
+    assert (run / "baseline_hmc" / "configs.h5").is_file()
+    # a rerun finds every stage done and only rewrites the report
+    again = subprocess.run(hpcflow_cmd("run", str(card)), env=mpi_env(), capture_output=True, text=True,
+                           timeout=300, cwd=tmp_path)
+    assert again.returncode == 0 and again.stderr.count("completed earlier") == 5, again.stderr
+
+
+def test_kill_during_sampling_then_rerun_resumes_without_training_again(tmp_path: Path) -> None:
+    card = _card(tmp_path, 20000)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(hpcflow_cmd("run", str(card)), env=mpi_env(), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not any(int(p.name) >= 300 for p in (run / "checkpoints").glob("[0-9]*")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the workflow ended before the kill"
+        time.sleep(0.05)
+    kill_session(proc)
+    assert (run / "workflow" / "train.done").is_file() and not (run / "workflow" / "nmcmc.done").exists()
+    flow = run / "model" / "flow.pt"
+    trained = flow.stat().st_mtime_ns
+    res = subprocess.run(hpcflow_cmd("run", str(card)), env=mpi_env(), capture_output=True, text=True,
+                         timeout=900, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "stage train: completed earlier" in res.stderr
+    assert flow.stat().st_mtime_ns == trained  # not trained again
+    log = (run / "workflow" / "nmcmc.log").read_text()
+    assert "resuming" in log and "at update" in log  # the sample stage continued from its checkpoint
+    assert (run / "workflow" / "nmcmc.done").is_file() and (run / "workflow" / "report.md").is_file()
