@@ -5,17 +5,21 @@
 # Shared by the Makefile, .ci/run and containers/hpcflow.def. A second run that finds
 # everything in place returns in about a second. Recipe and pitfalls: shared/ENVIRONMENT.md.
 #
-# Environment: HPCFLOW_VENV (default <repo>/.venv), PYTHON (default python3).
+# Environment: HPCFLOW_VENV (default <repo>/.venv), PYTHON (default python3),
+# HPCFLOW_TEST_SERVICES=0 (no Slurm/munge for the tests: the container image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${HPCFLOW_VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev pkg-config cmake)
+# A single-node Slurm for the tests (started and stopped by the test fixtures, never as a
+# service); HPCFLOW_TEST_SERVICES=0 leaves it out (the container image does).
+[[ ${HPCFLOW_TEST_SERVICES:-1} == 0 ]] || APT_PACKAGES+=(slurm-wlm munge)
 HOROVOD_VERSION=0.28.1
 TORCH_VERSION=2.13.0
 STAMP=$VENV/.hpcflow-install
-WANT=$(cat scripts/install.sh setup.py | sha256sum | cut -d' ' -f1)
+WANT=$( (cat scripts/install.sh setup.py; echo "${HPCFLOW_TEST_SERVICES:-1}") | sha256sum | cut -d' ' -f1)
 
 missing_apt() {
     local p
