@@ -128,3 +128,15 @@ def kill_session(proc: subprocess.Popen) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"processes of session {proc.pid} survived SIGKILL")
+
+
+def wait_for_checkpoint(checkpoints: Path, beyond: int, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    """Wait until ``checkpoints`` holds a checkpoint after update ``beyond`` while ``proc`` runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        steps = [int(p.name) for p in checkpoints.glob("[0-9]*")] if checkpoints.is_dir() else []
+        if steps and max(steps) > beyond:
+            return
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.01)
+    raise TimeoutError(f"no checkpoint after {beyond} in {checkpoints}")

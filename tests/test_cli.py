@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import cli_env, hpcflow_cmd
+from conftest import cli_env, hpcflow_cmd, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -74,17 +74,6 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
     assert again.returncode == 0 and (run / "configs.h5").stat().st_size > 0
 
 
-def _wait_for_checkpoint(run: Path, beyond: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        steps = [int(p.name) for p in (run / "checkpoints").glob("[0-9]*")] if (run / "checkpoints").is_dir() else []
-        if steps and max(steps) > beyond:
-            return
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.01)
-    raise TimeoutError("no checkpoint appeared")
-
-
 KILL_CARD = dict(shape=[8, 8], beta=0.576, chains=4, trajectories=3000, thermalization=60, steps=6, checkpoint_every=25)
 KILL_EXTRA = "\n[analysis]\nt_min = 1\n"
 
@@ -107,7 +96,7 @@ def test_kill_9_at_random_moments_then_resume_gives_identical_data(write_card, t
     for _ in range(3):
         proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_checkpoint(run, beyond, proc)
+        wait_for_checkpoint(run / "checkpoints", beyond, proc)
         time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -123,7 +112,7 @@ def test_sigterm_checkpoints_and_exits_then_resumes(write_card, tmp_path: Path) 
     run = tmp_path / "run"
     proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for_checkpoint(run, 100, proc)
+    wait_for_checkpoint(run / "checkpoints", 100, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err
@@ -191,7 +180,7 @@ def test_nmcmc_kill_9_and_sigterm_then_resume_give_identical_data(tmp_path: Path
     for sig, beyond in ((signal.SIGKILL, 300), (signal.SIGTERM, 2000)):
         proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_checkpoint(run, beyond, proc)
+        wait_for_checkpoint(run / "checkpoints", beyond, proc)
         time.sleep(0.05)
         proc.send_signal(sig)
         proc.wait()

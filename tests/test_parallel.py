@@ -6,12 +6,11 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import hpcflow_cmd, kill_session, mpi_env
+from conftest import hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
 from hpcflow.parallel import ClusterEnv, HorovodStrategy, SerialStrategy, StrategyNotInitialized, StrategyUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,11 +183,7 @@ def test_training_killed_at_two_ranks_resumes_to_the_same_parameters(tmp_path: P
     assert res.returncode == 0, res.stdout + res.stderr
     cmd = ["mpiexec", "-n", "2", *hpcflow_cmd("--no-progress", "train", str(tmp_path / "run.toml"))]
     proc = subprocess.Popen(cmd, env=mpi_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    checkpoints = tmp_path / "run" / "model" / "checkpoints"
-    deadline = time.monotonic() + 300
-    while not any(int(p.name) >= 100 for p in checkpoints.glob("[0-9]*")):
-        assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
-        time.sleep(0.02)
+    wait_for_checkpoint(tmp_path / "run" / "model" / "checkpoints", 99, proc)
     kill_session(proc)
     assert not (tmp_path / "run" / "model" / "flow.pt").exists()
     res = _train_two_ranks(tmp_path / "run.toml")

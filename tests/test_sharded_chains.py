@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import hpcflow_cmd, kill_session, mpi_env
+from conftest import hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
 from hpcflow.io.shards import choose_layout
 from hpcflow.lattice.rng import chain_seed
 from hpcflow.parallel.world import chain_blocks
@@ -120,22 +120,11 @@ def test_sharded_hmc_writes_the_store_of_one_rank(reference: Path, tmp_path: Pat
     assert rank_files == ([f"configs.rank{r:05d}.h5" for r in range(ranks)] if io == "per-rank" else [])
 
 
-def _wait_for_checkpoint(run: Path, beyond: int, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        steps = [int(p.name) for p in (run / "checkpoints").glob("[0-9]*")] if (run / "checkpoints").is_dir() else []
-        if steps and max(steps) > beyond:
-            return
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.02)
-    raise TimeoutError(f"no checkpoint beyond {beyond} in {run}")
-
-
 def _kill_at_two_ranks(card: Path, run: Path, beyond: int, seed: int) -> None:
     launch = ["mpiexec", "-n", "2", *hpcflow_cmd("--no-progress", "sample", str(card))]
     proc = subprocess.Popen(launch, env=mpi_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    _wait_for_checkpoint(run, beyond, proc)
+    wait_for_checkpoint(run / "checkpoints", beyond, proc)
     time.sleep(random.Random(seed).uniform(0.0, 0.2))
     kill_session(proc)
     with h5py.File(run / "configs.h5") as f:  # readable, and not complete

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import hpcflow_cmd, kill_session, mpi_env
+from conftest import hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("parsl", reason="the workflow needs Parsl (pip install '.[workflow]')")
@@ -90,10 +89,7 @@ def test_kill_during_sampling_then_rerun_resumes_without_training_again(tmp_path
     run = tmp_path / "run"
     proc = subprocess.Popen(hpcflow_cmd("run", str(card)), env=mpi_env(), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 600
-    while not any(int(p.name) >= 300 for p in (run / "checkpoints").glob("[0-9]*")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the workflow ended before the kill"
-        time.sleep(0.05)
+    wait_for_checkpoint(run / "checkpoints", 299, proc, timeout=600)
     kill_session(proc)
     assert (run / "workflow" / "train.done").is_file() and not (run / "workflow" / "nmcmc.done").exists()
     flow = run / "model" / "flow.pt"

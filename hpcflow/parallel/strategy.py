@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from hpcflow.parallel.env import ClusterEnv
+from hpcflow.parallel.world import World
 
 __all__ = [
     "STRATEGIES",
@@ -155,14 +156,7 @@ class DDPStrategy(Strategy):
         if env.launcher == "torchrun":
             address = f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
         else:
-            try:
-                from mpi4py import MPI
-            except ImportError as err:
-                raise StrategyUnavailable(self.name, "mpi4py is missing (pip install '.[mpi]')") from err
-            comm = MPI.COMM_WORLD
-            if comm.Get_size() != env.size:
-                raise RuntimeError(f"MPI sees {comm.Get_size()} ranks, the launcher variables {env.size}")
-            address = comm.bcast(f"tcp://{socket.gethostbyname(socket.gethostname())}:{_free_port()}" if env.rank == 0 else None)
+            address = World.detect().bcast(f"tcp://{socket.gethostbyname(socket.gethostname())}:{_free_port()}" if env.rank == 0 else None)
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend, init_method=address, rank=env.rank, world_size=env.size)
 
