@@ -127,11 +127,12 @@ class _Rows:
 
 def _store_attrs(card: RunCard, sampler: ChainSampler, layout: str, blocks: list[range]) -> dict:
     s = card.sampler
+    versions = provenance()
     return {
         "run_card": card.text,
         "run_card_normalized": card.canonical(),
-        "code_version": provenance()["hpcflow"],
-        "provenance": provenance(),
+        "code_version": versions["hpcflow"],
+        "provenance": versions,
         "sampler": sampler.kind,
         "theory": sampler.theory.name,
         "seed": s["seed"],
