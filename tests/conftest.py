@@ -140,3 +140,43 @@ def wait_for_checkpoint(checkpoints: Path, beyond: int, proc: subprocess.Popen, 
         assert proc.poll() is None, "the run ended before it could be interrupted"
         time.sleep(0.01)
     raise TimeoutError(f"no checkpoint after {beyond} in {checkpoints}")
+
+
+TINY_FLOW_CARD = """\
+[theory]
+name = "phi4"
+shape = [6, 6]
+beta = 0.5
+lam = 0.5
+
+[model]
+coupling = "affine"
+layers = 2
+hidden = [4]
+kernel = 3
+
+[training]
+steps = 20
+batch = 16
+lr = 0.01
+seed = 1
+
+[sampler]
+kind = "nmcmc"
+chains = {chains}
+updates = {updates}
+thermalization = 10
+seed = {seed}
+chunk = {chunk}
+{sampler_extra}
+[output]
+dir = "{dir}"
+checkpoint_every = 50
+{extra}"""
+
+
+def tiny_flow_card(dir: object, chains: int = 4, updates: int = 200, seed: int = 2, chunk: int = 50,
+                   sampler_extra: str = "", extra: str = "") -> str:
+    """A flow + NMCMC card on 6x6 that trains in seconds (``sampler_extra``: more [sampler] lines)."""
+    return TINY_FLOW_CARD.format(dir=dir, chains=chains, updates=updates, seed=seed, chunk=chunk,
+                                 sampler_extra=sampler_extra, extra=extra)

@@ -12,44 +12,12 @@ from pathlib import Path
 import h5py
 import pytest
 
-from conftest import REPO, hpcflow_cmd, mpi_env
+from conftest import REPO, hpcflow_cmd, mpi_env, tiny_flow_card
 from hpcflow.workflow.jobs import render
 from hpcflow.workflow.runcard import RunCardError, load_runcard
 from hpcflow.workflow.systems import SystemConfigError, load_system, system_names
 
 EXAMPLE_CARD = "jobs/cards/phi4_flow_32x32.toml"
-
-TINY = """\
-[theory]
-name = "phi4"
-shape = [6, 6]
-beta = 0.5
-lam = 0.5
-
-[model]
-coupling = "affine"
-layers = 2
-hidden = [4]
-kernel = 3
-
-[training]
-steps = 20
-batch = 16
-lr = 0.01
-seed = 1
-
-[sampler]
-kind = "nmcmc"
-chains = 2
-updates = 100
-thermalization = 10
-seed = 2
-chunk = 50
-
-[output]
-dir = "{dir}"
-checkpoint_every = 50
-"""
 
 
 @pytest.mark.parametrize("name", system_names())
@@ -88,7 +56,7 @@ def test_pbs_directives_of_polaris() -> None:
     ('name = "phi4$(id)"', "[theory].name = 'phi4$(id)'"),  # not a theory at all: refused by validation
 ])
 def test_card_strings_that_could_reach_a_shell_are_refused(tmp_path: Path, line: str, why: str) -> None:
-    text = TINY.format(dir="run")
+    text = tiny_flow_card(chains=2, updates=100, dir="run")
     key = line.split(" = ")[0]
     old = {"dir": 'dir = "run"', "model": "chunk = 50", "name": 'name = "phi4"'}[key]
     card = tmp_path / "card.toml"
@@ -119,14 +87,14 @@ def test_bad_system_files_name_the_setting(tmp_path: Path) -> None:
 
 def test_too_few_chains_for_the_ranks_are_refused(tmp_path: Path) -> None:
     card = tmp_path / "card.toml"
-    card.write_text(TINY.format(dir=tmp_path / "run"))
+    card.write_text(tiny_flow_card(chains=2, updates=100, dir=tmp_path / "run"))
     with pytest.raises(RunCardError, match="fewer than the 8 ranks of system 'perlmutter'"):
         render(load_runcard(card), str(card), load_system("perlmutter"))
 
 
 def test_submit_on_local_says_there_is_nothing_to_submit(tmp_path: Path) -> None:
     card = tmp_path / "card.toml"
-    card.write_text(TINY.format(dir=tmp_path / "run"))
+    card.write_text(tiny_flow_card(chains=2, updates=100, dir=tmp_path / "run"))
     res = subprocess.run(hpcflow_cmd("jobs", "submit", str(card), "--system", "local"), env=mpi_env(),
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert res.returncode == 2 and "run the script with bash, nothing to submit" in res.stderr
@@ -136,7 +104,7 @@ def test_submit_on_local_says_there_is_nothing_to_submit(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_pbs_script_run_by_hand_as_pbs_would(tmp_path: Path) -> None:
     """The rendered PBS script, started with the variables PBS sets (PBS_O_WORKDIR, PBS_NODEFILE)."""
-    (tmp_path / "card.toml").write_text(TINY.format(dir="run"))
+    (tmp_path / "card.toml").write_text(tiny_flow_card(chains=2, updates=100, dir="run"))
     script = tmp_path / "job.sh"
     res = subprocess.run(hpcflow_cmd("jobs", "render", "card.toml", "--system", "pbs", "-o", str(script)),
                          env=mpi_env(), capture_output=True, text=True, timeout=120, cwd=tmp_path)

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
+from conftest import hpcflow_cmd, kill_session, mpi_env, tiny_flow_card, wait_for_checkpoint
 from hpcflow.io.shards import choose_layout
 from hpcflow.lattice.rng import chain_seed
 from hpcflow.parallel.world import chain_blocks
@@ -165,51 +165,17 @@ def test_per_rank_files_refuse_another_rank_count(long_reference: Path, tmp_path
     _assert_same_data(long_reference, run / "configs.h5")
 
 
-NMCMC_CARD = """\
-[theory]
-name = "phi4"
-shape = [6, 6]
-beta = 0.5
-lam = 0.5
-
-[model]
-coupling = "affine"
-layers = 2
-hidden = [4]
-kernel = 3
-
-[training]
-steps = 20
-batch = 16
-lr = 0.01
-seed = 1
-
-[sampler]
-kind = "nmcmc"
-chains = 4
-updates = 200
-thermalization = 10
-seed = 3
-chunk = 32
-model = "{model}"
-
-[output]
-dir = "{dir}"
-checkpoint_every = 50
-"""
-
-
 def test_sharded_nmcmc_writes_the_store_of_one_rank(tmp_path: Path) -> None:
     model = tmp_path / "flow" / "model" / "flow.pt"
     train_card = tmp_path / "train.toml"
-    train_card.write_text(NMCMC_CARD.format(model=model, dir=tmp_path / "flow"))
+    train_card.write_text(tiny_flow_card(seed=3, chunk=32, sampler_extra=f'model = "{model}"\n', dir=tmp_path / "flow"))
     res = subprocess.run(hpcflow_cmd("--no-progress", "train", str(train_card)), env=mpi_env(),
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     stores = []
     for ranks in (1, 2):
         card = tmp_path / f"nmcmc{ranks}.toml"
-        card.write_text(NMCMC_CARD.format(model=model, dir=tmp_path / f"run{ranks}"))
+        card.write_text(tiny_flow_card(seed=3, chunk=32, sampler_extra=f'model = "{model}"\n', dir=tmp_path / f"run{ranks}"))
         res = _sample(card, ranks)
         assert res.returncode == 0, res.stdout + res.stderr
         stores.append(tmp_path / f"run{ranks}" / "configs.h5")

@@ -14,47 +14,12 @@ import h5py
 import pytest
 import torch
 
-from conftest import hpcflow_cmd, mpi_env
+from conftest import hpcflow_cmd, mpi_env, tiny_flow_card
 from slurm_cluster import SlurmCluster, missing
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(missing() is not None, reason=str(missing()))]
 
-CARD = """\
-[theory]
-name = "phi4"
-shape = [6, 6]
-beta = 0.5
-lam = 0.5
-
-[model]
-coupling = "affine"
-layers = 2
-hidden = [4]
-kernel = 3
-
-[training]
-steps = 20
-batch = 16
-lr = 0.01
-seed = 1
-
-[sampler]
-kind = "nmcmc"
-chains = 4
-updates = 200
-thermalization = 10
-seed = 2
-chunk = 50
-
-[baseline]
-trajectories = 200
-thermalization = 20
-steps = 6
-
-[output]
-dir = "{dir}"
-checkpoint_every = 50
-"""
+BASELINE = "\n[baseline]\ntrajectories = 200\nthermalization = 20\nsteps = 6\n"
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +37,7 @@ def _env(slurm: SlurmCluster) -> dict[str, str]:
 
 
 def test_submitted_job_trains_and_samples_on_two_ranks(slurm: SlurmCluster, tmp_path: Path) -> None:
-    (tmp_path / "card.toml").write_text(CARD.format(dir=tmp_path / "run"))
+    (tmp_path / "card.toml").write_text(tiny_flow_card(tmp_path / "run", extra=BASELINE))
     res = subprocess.run(hpcflow_cmd("jobs", "submit", "card.toml", "--system", "slurm"), env=_env(slurm),
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -89,7 +54,7 @@ def test_submitted_job_trains_and_samples_on_two_ranks(slurm: SlurmCluster, tmp_
 
 
 def test_parsl_workflow_through_a_slurm_provider(slurm: SlurmCluster, tmp_path: Path) -> None:
-    (tmp_path / "card.toml").write_text(CARD.format(dir=tmp_path / "run"))
+    (tmp_path / "card.toml").write_text(tiny_flow_card(tmp_path / "run", extra=BASELINE))
     res = subprocess.run(hpcflow_cmd("run", "card.toml", "--system", "slurm"), env=_env(slurm),
                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
