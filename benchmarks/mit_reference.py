@@ -1,6 +1,8 @@
 """A straightforward affine-coupling flow in the style of the MIT tutorial (Albergo et al. 2021),
 kept as the baseline of bench_flow_training.py: masks applied by multiplication over the full
-lattice, conditioner on the full masked field, a Tanh on the conditioner output."""
+lattice, conditioner on the full masked field, a Tanh on the conditioner output. Unlike the
+tutorial, the last convolution starts at zero (as hpcflow's do), so both flows start at the
+identity and equal-time training compares the architectures, not the initializations."""
 
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ def reference_net(hidden: list[int], kernel: int) -> nn.Module:
     for i in range(len(sizes) - 1):
         layers.append(nn.Conv2d(sizes[i], sizes[i + 1], kernel, padding=kernel // 2, padding_mode="circular"))
         layers.append(nn.LeakyReLU() if i < len(sizes) - 2 else nn.Tanh())
+    nn.init.zeros_(layers[-2].weight)
+    nn.init.zeros_(layers[-2].bias)
     return nn.Sequential(*layers)
 
 

@@ -1,4 +1,5 @@
-"""Flow layers: exact log-dets, inverses, Z2 equivariance, spline properties, volume transfer."""
+"""Flow layers: exact log-dets, inverses, Z2 equivariance, sublattice geometry (packing, locality,
+translations), spline properties, volume transfer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
+from hpcflow.lattice.sublattice import SplitField, sublattice_frame
 from hpcflow.models.flows import (
     LAYERS,
     CouplingLayer,
@@ -29,7 +31,16 @@ def _layer(name: str, equivariant: bool) -> CouplingLayer:
     kwargs = dict(parity=1, hidden=[4, 4], kernel=3, equivariant=equivariant)
     if name == "spline":
         kwargs.update(bins=5, bound=2.0)
-    return _randomize(LAYERS[name](**kwargs)).double()
+    # Weights of 0.3 give conditioner outputs (spline logits) up to about 10; much larger ones pin
+    # bins at their minimal size, where the inverse's conditioning (1 / (dy/dx) ~ 1e6) and not
+    # the algebra limits inverse(forward(x)) - x in float64.
+    return _randomize(LAYERS[name](**kwargs), 0.3).double()
+
+
+def _apply(layer: torch.nn.Module, x: torch.Tensor, inverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer on full-lattice fields ``(B, L0, L1)``."""
+    field, ld = (layer.inverse if inverse else layer)(SplitField.split(x))
+    return field.join(), ld
 
 
 def all_subclasses(cls: type) -> set[type]:
@@ -45,13 +56,13 @@ def test_every_layer_is_registered() -> None:
 def test_layer_is_bijective_with_exact_logdet(name: str, equivariant: bool) -> None:
     layer = _layer(name, equivariant)
     x = 1.5 * torch.randn(2, 4, 4, dtype=torch.float64)  # some sites beyond the spline bound
-    y, ladj = layer(x)
+    y, ladj = _apply(layer, x)
     assert (y - x).abs().max() > 1e-3
-    x_back, ladj_inv = layer.inverse(y)
+    x_back, ladj_inv = _apply(layer, y, inverse=True)
     torch.testing.assert_close(x_back, x, rtol=0.0, atol=1e-10)
     torch.testing.assert_close(ladj_inv, -ladj, rtol=1e-10, atol=1e-10)
     for b in range(2):
-        jac = jacobian(lambda v: layer(v[None])[0][0], x[b]).reshape(16, 16)
+        jac = jacobian(lambda v: _apply(layer, v[None])[0][0], x[b]).reshape(16, 16)
         torch.testing.assert_close(ladj[b], torch.linalg.slogdet(jac).logabsdet, rtol=1e-10, atol=1e-10)
 
 
@@ -59,12 +70,12 @@ def test_layer_is_bijective_with_exact_logdet(name: str, equivariant: bool) -> N
 def test_equivariant_layers_are_odd(name: str) -> None:
     layer = _layer(name, equivariant=True)
     x = torch.randn(3, 6, 6, dtype=torch.float64)
-    y, ladj = layer(x)
-    y_neg, ladj_neg = layer(-x)
+    y, ladj = _apply(layer, x)
+    y_neg, ladj_neg = _apply(layer, -x)
     torch.testing.assert_close(y_neg, -y, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ladj_neg, ladj, rtol=1e-12, atol=1e-12)
     plain = _layer(name, equivariant=False)
-    assert not torch.allclose(plain(-x)[0], -plain(x)[0])  # the test can tell
+    assert not torch.allclose(_apply(plain, -x)[0], -_apply(plain, x)[0])  # the test can tell
 
 
 @pytest.mark.parametrize("spec", [
@@ -88,9 +99,60 @@ def test_global_rescaling_logdet() -> None:
     with torch.no_grad():
         layer.log_scale.fill_(0.3)
     x = torch.randn(2, 4, 6, dtype=torch.float64)
-    y, ld = layer(x)
+    y, ld = _apply(layer, x)
     torch.testing.assert_close(y, x * torch.exp(torch.tensor(0.3, dtype=torch.float64)))
     torch.testing.assert_close(ld, torch.full((2,), 0.3 * 24, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (8, 8), (6, 4), (4, 10), (8, 12)])
+def test_sublattice_packing_is_a_bijection_onto_each_parity(shape: tuple[int, int]) -> None:
+    frame = sublattice_frame(shape)
+    t, x = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
+    parity = ((t + x) % 2).flatten()
+    for s in (0, 1):
+        assert sorted(frame.sites[s].tolist()) == torch.nonzero(parity == s).flatten().tolist()
+    phi = torch.randn(3, *shape, dtype=torch.float64)
+    torch.testing.assert_close(frame.unpack(*frame.pack(phi)), phi, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="two even extents"):
+        sublattice_frame((6, 5))
+
+
+def _taxicab(shape: tuple[int, int], a: tuple[int, int]) -> torch.Tensor:
+    """Periodic taxicab distance of every site from ``a``."""
+    t, x = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
+    dt, dx = (t - a[0]) % shape[0], (x - a[1]) % shape[1]
+    return torch.minimum(dt, shape[0] - dt) + torch.minimum(dx, shape[1] - dx)
+
+
+@pytest.mark.parametrize("hidden, kernel, reach", [([], 3, 1), ([3], 3, 3), ([3, 3], 3, 5), ([], 5, 3), ([3], 5, 7)])
+@pytest.mark.parametrize("parity", [0, 1])
+def test_conditioner_sees_exactly_the_frozen_sites_within_its_reach(hidden: list[int], kernel: int, reach: int, parity: int) -> None:
+    """The first layer reaches taxicab distance k - 2 from the frozen to the active sites, each
+    further k x k layer k - 1 on the active sublattice: perturbing one frozen site moves exactly
+    the active sites within the sum."""
+    shape, site = (16, 18), (7, 6 + parity)  # the perturbed site is frozen: parity 1 - parity
+    layer = _randomize(LAYERS["affine"](parity=parity, hidden=hidden, kernel=kernel, equivariant=False)).double()
+    x = torch.randn(1, *shape, dtype=torch.float64)
+    bumped = x.clone()
+    bumped[0, site[0], site[1]] += 1.0
+    moved = (_apply(layer, bumped)[0] - _apply(layer, x)[0])[0].abs() > 1e-12
+    moved[site] = False
+    expected = _taxicab(shape, site) <= reach
+    expected &= _taxicab(shape, site) % 2 == 1  # active sites only
+    assert torch.equal(moved, expected)
+
+
+@pytest.mark.parametrize("shift", [(1, 1), (1, -1), (2, 0), (0, 2), (3, 5)])
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layers_commute_with_parity_preserving_translations(name: str, shift: tuple[int, int]) -> None:
+    layer = _layer(name, equivariant=False)
+    x = torch.randn(2, 6, 8, dtype=torch.float64)
+    y, ld = _apply(layer, x)
+    y_shifted, ld_shifted = _apply(layer, torch.roll(x, shift, (1, 2)))
+    torch.testing.assert_close(y_shifted, torch.roll(y, shift, (1, 2)), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ld_shifted, ld, rtol=1e-12, atol=1e-12)
+    y_odd = _apply(layer, torch.roll(x, (0, 1), (1, 2)))[0]  # the test can tell: odd shifts swap parities
+    assert not torch.allclose(y_odd, torch.roll(y, (0, 1), (1, 2)))
 
 
 def _spline_params(n: int, k: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -146,3 +208,5 @@ def test_bad_spline_settings_are_refused() -> None:
         build_flow(FlowSpec(coupling="spline", layers=2, hidden=(4,), kernel=3, bins=0))
     with pytest.raises(ValueError, match="kernel = 4"):
         build_flow(FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=4))
+    with pytest.raises(ValueError, match="kernel = 1"):
+        build_flow(FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=1))

@@ -96,3 +96,10 @@ def test_cli_errors_exit_2_and_touch_nothing(write_card, tmp_path: Path) -> None
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("hpcflow: error: ") and match in lines[0], res.stderr
     assert _tree(tmp_path / "run") == before
+
+
+@pytest.mark.parametrize("kernel", [1, 4])
+def test_conditioner_kernel_must_be_odd_and_at_least_3(write_card, kernel: int) -> None:
+    model = f'[model]\ncoupling = "affine"\nlayers = 2\nhidden = [4]\nkernel = {kernel}\n'
+    with pytest.raises(RunCardError, match=rf"\[model\].kernel = {kernel}: must be odd and at least 3"):
+        load_runcard(write_card(extra=model))

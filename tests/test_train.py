@@ -113,7 +113,7 @@ def test_non_finite_steps_roll_back(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_bad_model_input(tmp_path: Path) -> None:
-    with pytest.raises(RunCardError, match=r"extents must be even for checkerboard masks \(axis 1 is 5\)"):
+    with pytest.raises(RunCardError, match=r"extents must be even for the checkerboard sublattices \(axis 1 is 5\)"):
         load_runcard(_card(tmp_path, shape=[6, 5]))
     with pytest.raises(RunCardError, match=r"\[model\].bins = 0: expected an integer >= 2"):
         load_runcard(_card(tmp_path, bins=0, coupling='"spline"'))
@@ -136,6 +136,16 @@ def test_model_from_another_architecture_or_lattice_is_refused(tmp_path: Path) -
     (tmp_path / "moved" / "model" / "flow.pt").unlink()
     with pytest.raises(ModelError, match=r"trained on lattice \[6, 6\], the card has \[8, 8\]"):
         train(moved, progress=False)
+    # a flow.pt whose parameters have another layout (the full-lattice 3x3 first convolution of
+    # hpcflow before its conditioners moved to the sublattices)
+    payload = torch.load(flow_path, weights_only=True)
+    first_conv = "layers.0.net.net.0.weight"
+    payload["state_dict"][first_conv] = torch.zeros(8, 1, 3, 3)
+    old = tmp_path / "old_flow.pt"
+    torch.save(payload, old)
+    stale = load_runcard(_card(tmp_path, "stale.toml", dir=tmp_path / "stale", sampler_extra=f'model = "{old}"\n'))
+    with pytest.raises(ModelError, match=rf"old_flow.pt: its parameters do not fit this version's flow \(.*{first_conv}"):
+        sample(stale, progress=False)
     # a flow trained on 6x6 samples an 8x8 lattice (volume transfer)
     transfer = load_runcard(_card(tmp_path, "transfer.toml", shape=[8, 8], dir=tmp_path / "transfer",
                                   sampler_extra=f'model = "{flow_path}"\n'))

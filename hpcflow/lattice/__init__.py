@@ -1,6 +1,6 @@
 """Lattice geometry and random-number streams."""
 
-from hpcflow.lattice.geometry import checkerboard, lattice_momenta, shift
+from hpcflow.lattice.geometry import lattice_momenta, shift
 from hpcflow.lattice.rng import ChainRNG, chain_seed
 
-__all__ = sorted(["ChainRNG", "chain_seed", "checkerboard", "lattice_momenta", "shift"])
+__all__ = sorted(["ChainRNG", "chain_seed", "lattice_momenta", "shift"])

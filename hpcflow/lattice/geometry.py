@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["checkerboard", "lattice_momenta", "shift"]
+__all__ = ["lattice_momenta", "shift"]
 
 
 def shift(field: Tensor, mu: int, sign: int = 1) -> Tensor:
@@ -36,18 +36,3 @@ def lattice_momenta(shape: tuple[int, ...], dtype: torch.dtype = torch.float64) 
     """
     axes = [2 * math.pi * torch.fft.fftfreq(n, dtype=dtype) for n in shape]
     return list(torch.meshgrid(*axes, indexing="ij"))
-
-
-def checkerboard(shape: tuple[int, ...], parity: int, device: torch.device | str = "cpu") -> Tensor:
-    r"""Boolean mask of the sites with :math:`\sum_\mu x_\mu \equiv` ``parity`` (mod 2).
-
-    On a periodic lattice the two parities are each other's nearest neighbours only if every
-    extent is even; the caller checks that.
-
-    Example:
-        >>> checkerboard((2, 4), 0).int()
-        tensor([[1, 0, 1, 0],
-                [0, 1, 0, 1]], dtype=torch.int32)
-    """
-    coords = torch.meshgrid(*(torch.arange(n, device=device) for n in shape), indexing="ij")
-    return sum(coords) % 2 == parity

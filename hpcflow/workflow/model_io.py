@@ -12,7 +12,7 @@ from hpcflow.io.atomic import atomic_write
 from hpcflow.models.flows.flow import Flow, FlowSpec, build_flow
 from hpcflow.workflow.runcard import RunCard
 
-__all__ = ["ModelError", "check_compatible", "flow_spec", "load_flow", "save_flow"]
+__all__ = ["ModelError", "check_compatible", "flow_spec", "load_flow", "load_parameters", "save_flow"]
 
 
 class ModelError(ValueError):
@@ -41,6 +41,16 @@ def check_compatible(stored_spec: dict[str, Any], card: RunCard, what: str) -> N
         raise ModelError(f"{what} was made for another architecture ({details})")
 
 
+def load_parameters(flow: Flow, state_dict: dict[str, Any], what: str) -> None:
+    """Load ``state_dict`` into ``flow``; parameters of another layout (e.g. a flow written by an
+    hpcflow whose conditioners were laid out differently) get a :class:`ModelError`."""
+    try:
+        flow.load_state_dict(state_dict)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise ModelError(f"{what}: its parameters do not fit this version's flow ({first}); train it again") from None
+
+
 def load_flow(path: Path, card: RunCard) -> Flow:
     """Load a trained flow for sampling on the card's lattice (any even shape: volume transfer)."""
     if not path.is_file():
@@ -48,5 +58,5 @@ def load_flow(path: Path, card: RunCard) -> Flow:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     check_compatible(payload["spec"], card, str(path))
     flow = build_flow(FlowSpec.from_dict(payload["spec"]))
-    flow.load_state_dict(payload["state_dict"])
+    load_parameters(flow, payload["state_dict"], str(path))
     return flow

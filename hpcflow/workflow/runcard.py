@@ -403,7 +403,7 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
             problems.append(f"[theory].shape = {theory['shape']}: the flows are two-dimensional (2 extents)")
         elif odd:
             problems.append(
-                f"[theory].shape = {theory['shape']}: extents must be even for checkerboard masks "
+                f"[theory].shape = {theory['shape']}: extents must be even for the checkerboard sublattices "
                 f"(axis {odd[0]} is {theory['shape'][odd[0]]})"
             )
     training = data.get("training", {})
@@ -412,8 +412,8 @@ def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str 
             f"[training].shard = {training['shard']}: must divide batch = {training['batch']} "
             "(each rank draws batch / shard latent shards, one random stream each)"
         )
-    if "kernel" in model and model["kernel"] % 2 == 0:
-        problems.append(f"[model].kernel = {model['kernel']}: must be odd")
+    if "kernel" in model and (model["kernel"] % 2 == 0 or model["kernel"] < 3):
+        problems.append(f"[model].kernel = {model['kernel']}: must be odd and at least 3 (3, 5, 7, ...)")
     if isinstance(model.get("coupling"), list) and "layers" in model and len(model["coupling"]) != model["layers"]:
         problems.append(
             f"[model].coupling lists {len(model['coupling'])} kinds for layers = {model['layers']}: give one per layer"

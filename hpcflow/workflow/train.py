@@ -34,7 +34,7 @@ from hpcflow.lattice.rng import chain_seed
 from hpcflow.models.flows.flow import Flow, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
 from hpcflow.parallel.strategy import STRATEGIES, Strategy, StrategyUnavailable
-from hpcflow.workflow.model_io import ModelError, check_compatible, flow_spec, save_flow
+from hpcflow.workflow.model_io import ModelError, check_compatible, flow_spec, load_parameters, save_flow
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.sample import prepare_run_dir
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
@@ -121,7 +121,7 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
                 f"checkpoint {ckpt_dir}: {len(states)} latent shards, this run has {env.size} ranks x {len(owned)}; "
                 "set [training].batch and shard so that ranks x batch / shard stays the same"
             )
-        flow.load_state_dict(ck["model"])
+        load_parameters(flow, ck["model"], f"checkpoint {ckpt_dir / f'{start:010d}'}")
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["schedule"])
         for k in owned:

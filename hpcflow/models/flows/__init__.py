@@ -1,4 +1,4 @@
-"""Normalizing flows for scalar fields: coupling layers on checkerboard masks, CNN conditioners."""
+"""Normalizing flows for scalar fields: coupling layers on checkerboard sublattices, CNN conditioners on the frozen sublattice."""
 
 from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
 from hpcflow.models.flows.flow import LAYERS, Flow, FlowSpec, build_flow

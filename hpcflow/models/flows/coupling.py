@@ -1,9 +1,11 @@
-r"""Coupling layers on checkerboard masks.
+r"""Coupling layers on checkerboard sublattices.
 
 A layer of parity ``p`` transforms the active sites :math:`A = \{x: \sum_\mu x_\mu \equiv p\}`
 element-wise, conditioned on the frozen sites :math:`P` (the other parity) through a
-convolutional network fed with :math:`\phi \cdot 1_P`. The Jacobian is triangular, so
-:math:`\log|\det J| = \sum_{x\in A} \log|\partial y_x/\partial x_x|`.
+convolutional network from the frozen to the active sublattice
+(:class:`~hpcflow.models.flows.conditioner.SublatticeConditioner`). Layers act on a
+:class:`~hpcflow.lattice.sublattice.SplitField` (the two sublattices packed). The Jacobian is
+triangular, so :math:`\log|\det J| = \sum_{x\in A} \log|\partial y_x/\partial x_x|`.
 
 Z2 equivariance :math:`f(-\phi) = -f(\phi)` (``equivariant=True``) is exact by construction: the
 conditioner is evaluated on :math:`\pm\phi_P` and the two parameter sets are combined so that
@@ -17,14 +19,14 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from hpcflow.lattice.geometry import checkerboard
-from hpcflow.models.flows.conditioner import ConvConditioner
+from hpcflow.lattice.sublattice import SplitField
+from hpcflow.models.flows.conditioner import SublatticeConditioner
 
 __all__ = ["AffineCoupling", "CouplingLayer", "GlobalRescaling"]
 
 
 class CouplingLayer(nn.Module):
-    """Base class: masks, conditioner calls, equivariance and log-det bookkeeping.
+    """Base class: conditioner calls, equivariance and log-det bookkeeping.
 
     Subclasses set :attr:`params_per_site` and implement :meth:`transform` and :meth:`symmetrize`.
 
@@ -44,22 +46,14 @@ class CouplingLayer(nn.Module):
             raise ValueError(f"parity = {parity}: must be 0 or 1")
         self.parity = parity
         self.equivariant = equivariant
-        self.net = ConvConditioner(self.params_per_site, hidden, kernel, activation)
-        self._masks: dict[tuple, Tensor] = {}
+        self.net = SublatticeConditioner(self.params_per_site, hidden, kernel, parity, activation)
 
-    def active(self, x: Tensor) -> Tensor:
-        """Active-site mask for the lattice of ``x`` (any size: the layer transfers across volumes)."""
-        key = (tuple(x.shape[1:]), x.device)
-        if key not in self._masks:
-            self._masks[key] = checkerboard(key[0], self.parity, x.device)
-        return self._masks[key]
-
-    def params(self, x: Tensor, active: Tensor) -> Tensor:
-        """Transformation parameters ``(B, params_per_site, *L)`` from the frozen sites."""
-        frozen = (x * ~active).unsqueeze(1)
+    def params(self, field: SplitField) -> Tensor:
+        """Transformation parameters ``(B, params_per_site, N)`` from the frozen sublattice."""
+        frozen = field.parts[1 - self.parity]
         if not self.equivariant:
-            return self.net(frozen)
-        plus, minus = self.net(torch.cat([frozen, -frozen])).chunk(2)
+            return self.net(frozen, field.frame)
+        plus, minus = self.net(torch.cat([frozen, -frozen]), field.frame).chunk(2)
         return self.symmetrize(plus, minus)
 
     def symmetrize(self, plus: Tensor, minus: Tensor) -> Tensor:
@@ -70,18 +64,17 @@ class CouplingLayer(nn.Module):
         """Element-wise map and its log-derivative per site (shapes of ``x``)."""
         raise NotImplementedError
 
-    def _couple(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        active = self.active(x)
-        y, logdet = self.transform(x, self.params(x, active), inverse)
-        return torch.where(active, y, x), (logdet * active).flatten(1).sum(1)
+    def _couple(self, field: SplitField, inverse: bool) -> tuple[SplitField, Tensor]:
+        y, logdet = self.transform(field.parts[self.parity], self.params(field), inverse)
+        return field.replace(self.parity, y), logdet.sum(1)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(y, log|det dy/dx|)`` with ``y`` of the shape of ``x`` and the log-det ``(B,)``."""
-        return self._couple(x, inverse=False)
+    def forward(self, field: SplitField) -> tuple[SplitField, Tensor]:
+        """``(y, log|det dy/dx|)`` with the log-det per configuration ``(B,)``."""
+        return self._couple(field, inverse=False)
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, field: SplitField) -> tuple[SplitField, Tensor]:
         """``(x, log|det dx/dy|)``; the frozen sites are unchanged, so the parameters are too."""
-        return self._couple(y, inverse=True)
+        return self._couple(field, inverse=True)
 
 
 class AffineCoupling(CouplingLayer):
@@ -113,10 +106,10 @@ class GlobalRescaling(nn.Module):
         super().__init__()
         self.log_scale = nn.Parameter(torch.zeros(()))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        a = self.log_scale.to(x.dtype)
-        return x * torch.exp(a), (a * x[0].numel()).expand(x.shape[0])
+    def forward(self, field: SplitField) -> tuple[SplitField, Tensor]:
+        a = self.log_scale.to(field.parts[0].dtype)
+        return field.scale(torch.exp(a)), (a * field.volume).expand(field.parts[0].shape[0])
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        a = self.log_scale.to(y.dtype)
-        return y * torch.exp(-a), (-a * y[0].numel()).expand(y.shape[0])
+    def inverse(self, field: SplitField) -> tuple[SplitField, Tensor]:
+        a = self.log_scale.to(field.parts[0].dtype)
+        return field.scale(torch.exp(-a)), (-a * field.volume).expand(field.parts[0].shape[0])

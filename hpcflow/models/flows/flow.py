@@ -1,7 +1,8 @@
 r"""Flows composed of coupling layers, built from a run-card description.
 
 :math:`\phi = f(z)`, :math:`z \sim r`, :math:`\log q(\phi) = \log r(z) - \log|\det \partial f/\partial z|`.
-Layers alternate checkerboard parity; an optional global rescaling comes last.
+Layers alternate checkerboard parity; an optional global rescaling comes last. Inside the flow
+the field is held as its two packed sublattices (:class:`~hpcflow.lattice.sublattice.SplitField`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from hpcflow.lattice.sublattice import SplitField
 from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
 from hpcflow.models.flows.prior import NormalPrior
 from hpcflow.models.flows.spline import SplineCoupling
@@ -76,19 +78,21 @@ class Flow(nn.Module):
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """``(phi, log|det df/dz|)``."""
+        field = SplitField.split(z)
         logdet = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
         for layer in self.layers:
-            z, ld = layer(z)
+            field, ld = layer(field)
             logdet = logdet + ld
-        return z, logdet
+        return field.join(), logdet
 
     def inverse(self, phi: Tensor) -> tuple[Tensor, Tensor]:
         """``(z, log|det df^{-1}/dphi|)``."""
+        field = SplitField.split(phi)
         logdet = torch.zeros(phi.shape[0], dtype=phi.dtype, device=phi.device)
         for layer in reversed(self.layers):
-            phi, ld = layer.inverse(phi)
+            field, ld = layer.inverse(field)
             logdet = logdet + ld
-        return phi, logdet
+        return field.join(), logdet
 
     def push(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Fields and their model log-density: ``(phi, log q(phi))`` for latent ``z``."""
