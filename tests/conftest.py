@@ -171,12 +171,13 @@ chunk = {chunk}
 {sampler_extra}
 [output]
 dir = "{dir}"
-checkpoint_every = 50
+checkpoint_every = {checkpoint_every}
 {extra}"""
 
 
 def tiny_flow_card(dir: object, chains: int = 4, updates: int = 200, seed: int = 2, chunk: int = 50,
-                   sampler_extra: str = "", extra: str = "") -> str:
-    """A flow + NMCMC card on 6x6 that trains in seconds (``sampler_extra``: more [sampler] lines)."""
+                   sampler_extra: str = "", extra: str = "", checkpoint_every: int = 50) -> str:
+    """A flow + NMCMC card on 6x6 that trains in seconds (``sampler_extra``: more [sampler] lines,
+    ``extra``: more sections)."""
     return TINY_FLOW_CARD.format(dir=dir, chains=chains, updates=updates, seed=seed, chunk=chunk,
-                                 sampler_extra=sampler_extra, extra=extra)
+                                 sampler_extra=sampler_extra, extra=extra, checkpoint_every=checkpoint_every)

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import cli_env, hpcflow_cmd, wait_for_checkpoint
+from conftest import cli_env, hpcflow_cmd, tiny_flow_card, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -129,47 +129,11 @@ def test_analyze_refuses_a_directory_without_data(tmp_path: Path) -> None:
     assert res.returncode == 2 and "no configs.h5 here" in res.stderr
 
 
-NMCMC_CARD = """\
-[theory]
-name = "phi4"
-shape = [6, 6]
-beta = 0.5
-lam = 0.5
-
-[model]
-coupling = "affine"
-layers = 2
-hidden = [4]
-kernel = 3
-
-[training]
-steps = 20
-batch = 16
-lr = 0.01
-seed = 1
-
-[analysis]
-reweight = true
-
-[sampler]
-kind = "nmcmc"
-chains = 4
-updates = 6000
-thermalization = 10
-seed = 3
-chunk = 48
-measure_every = 2
-
-[output]
-dir = "{dir}"
-checkpoint_every = 100
-"""
-
-
 def test_nmcmc_kill_9_and_sigterm_then_resume_give_identical_data(tmp_path: Path) -> None:
     """The queue of pending proposals is checkpointed: chunks (48) straddle checkpoints (100)."""
     card = tmp_path / "nmcmc.toml"
-    card.write_text(NMCMC_CARD.format(dir=tmp_path / "run"))
+    card.write_text(tiny_flow_card(tmp_path / "run", chains=4, updates=6000, seed=3, chunk=48, checkpoint_every=100,
+                                   sampler_extra="measure_every = 2\n", extra="\n[analysis]\nreweight = true\n"))
     assert _run("train", str(card)).returncode == 0
     model = tmp_path / "run" / "model"
     assert _run("sample", str(card)).returncode == 0
