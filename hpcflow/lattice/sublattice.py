@@ -48,13 +48,12 @@ class SublatticeFrame:
         self.rows = l0 * l1 // (2 * self.cols)
         self.device = device
         v, u = torch.meshgrid(torch.arange(self.rows), torch.arange(self.cols), indexing="ij")
-        self.sites = torch.stack([self._flat_site(v, u, s).flatten() for s in (0, 1)]).to(device)
+        sites = torch.stack([self._flat_site(v, u, s).flatten() for s in (0, 1)])
         order = torch.empty(l0 * l1, dtype=torch.long)
-        order[self.sites.flatten().cpu()] = torch.arange(l0 * l1)
-        self._unpack = order.to(device)
-        packed_index = torch.empty(l0 * l1, dtype=torch.long)
-        packed_index[self.sites.cpu()] = torch.arange(self.rows * self.cols).expand(2, -1)
-        self._packed_index = packed_index
+        order[sites.flatten()] = torch.arange(l0 * l1)
+        self._packed_index = torch.empty(l0 * l1, dtype=torch.long)
+        self._packed_index[sites] = torch.arange(self.rows * self.cols).expand(2, -1)
+        self.sites, self._unpack = sites.to(device), order.to(device)
         self._pad: dict[tuple[int, int, int], Tensor] = {}
 
     def _flat_site(self, v: Tensor, u: Tensor, parity: int) -> Tensor:

@@ -47,8 +47,9 @@ def load_parameters(flow: Flow, state_dict: dict[str, Any], what: str) -> None:
     try:
         flow.load_state_dict(state_dict)
     except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise ModelError(f"{what}: its parameters do not fit this version's flow ({first}); train it again") from None
+        lines = str(err).splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise ModelError(f"{what}: its parameters do not fit this version's flow ({detail}); train it again") from None
 
 
 def load_flow(path: Path, card: RunCard) -> Flow:

@@ -112,7 +112,8 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
     resumed = latest_checkpoint(ckpt_dir)
     if resumed is not None:
         start, ck = resumed
-        check_compatible(ck["spec"], card, f"checkpoint {ckpt_dir / f'{start:010d}'}")
+        what = f"checkpoint {ckpt_dir / f'{start:010d}'}"
+        check_compatible(ck["spec"], card, what)
         if list(ck["shape"]) != list(shape):
             raise ModelError(f"checkpoint {ckpt_dir}: trained on lattice {ck['shape']}, the card has {list(shape)}")
         states = ck["generators"] if "generators" in ck else [ck["generator"]]  # single-stream checkpoints
@@ -121,7 +122,7 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
                 f"checkpoint {ckpt_dir}: {len(states)} latent shards, this run has {env.size} ranks x {len(owned)}; "
                 "set [training].batch and shard so that ranks x batch / shard stays the same"
             )
-        load_parameters(flow, ck["model"], f"checkpoint {ckpt_dir / f'{start:010d}'}")
+        load_parameters(flow, ck["model"], what)
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["schedule"])
         for k in owned:
