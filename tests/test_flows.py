@@ -12,13 +12,10 @@ from hpcflow.models.flows import (
     LAYERS,
     CouplingLayer,
     FlowSpec,
-    FreeFieldLayer,
     GlobalRescaling,
     build_flow,
-    effective_sample_size,
     rational_quadratic_spline,
 )
-from hpcflow.theories.phi4 import Phi4Action
 
 
 def _randomize(module: torch.nn.Module, scale: float = 0.5) -> torch.nn.Module:
@@ -84,7 +81,6 @@ def test_equivariant_layers_are_odd(name: str) -> None:
 @pytest.mark.parametrize("spec", [
     FlowSpec(coupling="affine", layers=4, hidden=(4,), kernel=3, rescaling=True),
     FlowSpec(coupling=("affine", "spline", "affine", "spline"), layers=4, hidden=(4,), kernel=3, bins=4, bound=3.0),
-    FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=3, free_field=3, rescaling=True),
 ])
 def test_whole_flow_logdet_and_inverse(spec: FlowSpec) -> None:
     flow = _randomize(build_flow(spec), 0.3).double()
@@ -106,40 +102,6 @@ def test_global_rescaling_logdet() -> None:
     y, ld = _apply(layer, x)
     torch.testing.assert_close(y, x * torch.exp(torch.tensor(0.3, dtype=torch.float64)))
     torch.testing.assert_close(ld, torch.full((2,), 0.3 * 24, dtype=torch.float64))
-
-
-@pytest.mark.parametrize("shape", [(4, 4), (4, 6), (6, 4)])
-def test_free_field_layer_logdet_inverse_and_oddness(shape: tuple[int, int]) -> None:
-    layer = _randomize(FreeFieldLayer(3)).double()
-    x = torch.randn(2, *shape, dtype=torch.float64)
-    y, ld = _apply(layer, x)
-    volume = shape[0] * shape[1]
-    jac = jacobian(lambda v: _apply(layer, v[None])[0][0], x[0]).reshape(volume, volume)
-    torch.testing.assert_close(ld, torch.linalg.slogdet(jac).logabsdet.expand(2), rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(jac, jac.T, rtol=0, atol=1e-12)  # circulant with sigma(p) = sigma(-p)
-    x_back, ld_inv = _apply(layer, y, inverse=True)
-    torch.testing.assert_close(x_back, x, rtol=0, atol=1e-12)
-    torch.testing.assert_close(ld_inv, -ld, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(_apply(layer, -x)[0], -y, rtol=0, atol=1e-12)
-    torch.testing.assert_close(_apply(layer, torch.roll(x, (1, 3), (1, 2)))[0], torch.roll(y, (1, 3), (1, 2)))
-    with pytest.raises(ValueError, match="terms = 0"):
-        FreeFieldLayer(0)
-
-
-def test_free_field_layer_represents_the_free_theory_exactly() -> None:
-    """With sigma(p)^-2 = K(p) = (2 - 2 d beta) + beta p^2 (shared/PHYSICS.md) and the couplings at
-    their initial identity, the flow is the free theory: log q = -S + const for every sample, so
-    the normalized ESS is 1 to rounding, on any volume."""
-    beta = 0.4
-    flow = build_flow(FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=3, free_field=2)).double()
-    with torch.no_grad():
-        flow.layers[0].log_coeffs.copy_(torch.log(torch.tensor([2 - 4 * beta, beta], dtype=torch.float64)))
-    action = Phi4Action(beta=beta, lam=0.0)
-    for shape in ((6, 6), (8, 12)):
-        phi, log_q = flow.push(torch.randn(256, *shape, dtype=torch.float64))
-        log_w = -action(phi) - log_q
-        assert log_w.std() < 1e-10, log_w.std()
-        assert effective_sample_size(log_w) > 1 - 1e-12
 
 
 @pytest.mark.parametrize("shape", [(4, 4), (8, 8), (6, 4), (4, 10), (8, 12)])
@@ -233,7 +195,7 @@ def test_spline_has_no_nan_for_extreme_inputs() -> None:
 
 
 def test_conv_flow_transfers_to_another_volume() -> None:
-    flow = _randomize(build_flow(FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=3, free_field=2)), 0.3).double()
+    flow = _randomize(build_flow(FlowSpec(coupling="affine", layers=2, hidden=(4,), kernel=3)), 0.3).double()
     for shape in ((4, 4), (8, 12)):
         z = torch.randn(2, *shape, dtype=torch.float64)
         phi, _ = flow(z)

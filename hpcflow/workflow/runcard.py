@@ -127,8 +127,6 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "activation": Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu")),
         "equivariant": Field("bool", required=False, default=True),
         "rescaling": Field("bool", required=False, default=False),
-        "free_field": Field("int", required=False, default=0, minimum=0,
-                            hint="0: none; K >= 1: learned free-field map with K powers of p^2 first"),
         "bins": Field("int", required=False, default=8, minimum=2),
         "bound": Field("float", required=False, default=5.0, minimum=0.0, exclusive_min=True),
     },

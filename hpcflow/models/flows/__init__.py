@@ -1,9 +1,8 @@
-"""Normalizing flows for scalar fields: coupling layers on checkerboard sublattices, CNN conditioners on the frozen sublattice, a learned free-field map in momentum space."""
+"""Normalizing flows for scalar fields: coupling layers on checkerboard sublattices, CNN conditioners on the frozen sublattice."""
 
 from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
 from hpcflow.models.flows.flow import LAYERS, Flow, FlowSpec, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
-from hpcflow.models.flows.momentum import FreeFieldLayer
 from hpcflow.models.flows.prior import NormalPrior
 from hpcflow.models.flows.spline import SplineCoupling, rational_quadratic_spline
 
@@ -13,7 +12,6 @@ __all__ = sorted(
         "CouplingLayer",
         "Flow",
         "FlowSpec",
-        "FreeFieldLayer",
         "GlobalRescaling",
         "LAYERS",
         "NormalPrior",

@@ -1,9 +1,7 @@
 r"""Flows composed of coupling layers, built from a run-card description.
 
 :math:`\phi = f(z)`, :math:`z \sim r`, :math:`\log q(\phi) = \log r(z) - \log|\det \partial f/\partial z|`.
-An optional learned free-field map in momentum space comes first (it makes the prior a
-correlated Gaussian), then coupling layers of alternating checkerboard parity, then an optional
-global rescaling. Inside the flow
+Layers alternate checkerboard parity; an optional global rescaling comes last. Inside the flow
 the field is held as its two packed sublattices (:class:`~hpcflow.lattice.sublattice.SplitField`).
 """
 
@@ -17,7 +15,6 @@ from torch import Tensor, nn
 
 from hpcflow.lattice.sublattice import SplitField
 from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
-from hpcflow.models.flows.momentum import FreeFieldLayer
 from hpcflow.models.flows.prior import NormalPrior
 from hpcflow.models.flows.spline import SplineCoupling
 
@@ -38,8 +35,6 @@ class FlowSpec:
         activation: conditioner activation.
         equivariant: exact Z2 equivariance.
         rescaling: a learned global rescaling after the couplings.
-        free_field: number of powers of the lattice momentum squared in a learned free-field map
-            before the couplings (:class:`~hpcflow.models.flows.momentum.FreeFieldLayer`); 0: none.
         bins, bound: spline bins and interval half-width.
     """
 
@@ -50,7 +45,6 @@ class FlowSpec:
     activation: str = "leaky_relu"
     equivariant: bool = True
     rescaling: bool = False
-    free_field: int = 0
     bins: int = 8
     bound: float = 5.0
 
@@ -116,7 +110,7 @@ def build_flow(spec: FlowSpec) -> Flow:
     kinds = spec.kinds()
     if len(kinds) != spec.layers:
         raise ValueError(f"coupling lists {len(kinds)} kinds for {spec.layers} layers")
-    layers: list[nn.Module] = [FreeFieldLayer(spec.free_field)] if spec.free_field else []
+    layers: list[nn.Module] = []
     for i, kind in enumerate(kinds):
         if kind not in LAYERS:
             raise ValueError(f"coupling = {kind!r}: expected one of {sorted(LAYERS)}")
