@@ -4,7 +4,10 @@ read from the training logs of the runs that bench_acceptance_table.py (or `hpcf
 jobs/cards/acceptance/*.toml) made. The acceptance in the log is the independence-Metropolis
 acceptance estimated on each logged training batch.
 
-Usage: python benchmarks/bench_acceptance_scaling.py [--runs runs/acceptance]
+Several run directories (e.g. two architectures) are drawn side by side, in different line
+styles, and their acceptance at equal training wall time is printed.
+
+Usage: python benchmarks/bench_acceptance_scaling.py [--runs runs/acceptance [OTHER_RUNS ...]]
 Output: benchmarks/results/acceptance_scaling.json and .png.
 """
 
@@ -29,41 +32,71 @@ def smooth(y: np.ndarray, window: int = 5) -> np.ndarray:
     return np.convolve(y, np.ones(window) / window, mode="valid")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs/acceptance"))
-    args = parser.parse_args()
+STYLES = ("-", "--", ":", "-.")
+
+
+def read_curves(runs: Path) -> dict[int, dict[str, list[float]]]:
+    """Training-log curves of every row under ``runs``, keyed by the lattice side."""
     curves = {}
-    for log in sorted(args.runs.glob("phi4_L*/model/train_log.jsonl")):
+    for log in sorted(runs.glob("phi4_L*/model/train_log.jsonl")):
         side = int(log.parent.parent.name.split("_L")[1])
         entries = [json.loads(line) for line in log.read_text().splitlines()]
-        curves[side] = {
-            "phi_train": [e["phi_train"] for e in entries],
-            "acceptance": [e["acceptance"] for e in entries],
-            "ess": [e["ess"] for e in entries],
-            "seconds": [e["seconds"] for e in entries],
-        }
+        curves[side] = {key: [e[key] for e in entries] for key in ("phi_train", "acceptance", "ess", "seconds")}
     if not curves:
-        raise SystemExit(f"no training logs under {args.runs}: run benchmarks/bench_acceptance_table.py first")
-    out = write_json("acceptance_scaling", {"machine": machine(), "curves": {str(k): v for k, v in sorted(curves.items())}})
+        raise SystemExit(f"no training logs under {runs}: run benchmarks/bench_acceptance_table.py first")
+    return dict(sorted(curves.items()))
+
+
+def acceptance_at(curve: dict[str, list[float]], seconds: float, window: int = 5) -> float:
+    """Mean logged acceptance of the ``window`` logged batches up to ``seconds`` of training."""
+    upto = [a for a, t in zip(curve["acceptance"], curve["seconds"]) if t <= seconds]
+    return float(np.mean(upto[-window:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=Path, nargs="+", default=[Path("runs/acceptance")])
+    args = parser.parse_args()
+    sets = {str(runs): read_curves(runs) for runs in args.runs}
+    out = write_json("acceptance_scaling", {"machine": machine(), "runs": {
+        name: {str(side): c for side, c in curves.items()} for name, curves in sets.items()}})
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for side, c in sorted(curves.items()):
-        acc = smooth(np.array(c["acceptance"]))
-        phi = np.array(c["phi_train"])[-acc.size:]
-        ax1.plot(phi, acc, label=f"{side}x{side}")
-        ax2.plot(np.array(c["seconds"])[-acc.size:] / 60, acc, label=f"{side}x{side}")
+    colours = {}
+    for i, (name, curves) in enumerate(sets.items()):
+        for side, c in curves.items():
+            acc = smooth(np.array(c["acceptance"]))
+            kwargs = dict(label=f"{side}x{side}" if i == 0 else None, linestyle=STYLES[i % len(STYLES)],
+                          color=colours.get(side))
+            line, = ax1.plot(np.array(c["phi_train"])[-acc.size:], acc, **kwargs)
+            ax2.plot(np.array(c["seconds"])[-acc.size:] / 60, acc, **{**kwargs, "color": line.get_color()})
+            colours.setdefault(side, line.get_color())
+    if len(sets) > 1:  # one legend entry per run directory, in black
+        for i, name in enumerate(sets):
+            ax2.plot([], [], color="k", linestyle=STYLES[i % len(STYLES)], label=name)
     ax1.set_xscale("log")
     ax1.set_xlabel("Phi_train = batch x iterations")
     ax2.set_xlabel("training wall time (min)")
     for ax in (ax1, ax2):
         ax.set_ylabel("acceptance (running mean of 5 logged batches)")
-        ax.legend()
+        ax.legend(fontsize="small")
     fig.suptitle("phi^4, lam = 0.5, xi ~ L/4: NMCMC acceptance during training")
     save_figure(fig, RESULTS / "acceptance_scaling.png")
-    for side, c in sorted(curves.items()):
-        print(f"{side:>3}x{side:<3} Phi_train {c['phi_train'][-1]:>9}  acceptance {np.mean(c['acceptance'][-5:]):.3f}  "
-              f"({c['seconds'][-1] / 60:.1f} min)")
+    for name, curves in sets.items():
+        print(name)
+        for side, c in curves.items():
+            print(f"  {side:>3}x{side:<3} Phi_train {c['phi_train'][-1]:>9}  acceptance {np.mean(c['acceptance'][-5:]):.3f}  "
+                  f"({c['seconds'][-1] / 60:.1f} min)")
+    if len(sets) > 1:
+        print("acceptance at equal training wall time (mean of the last 5 logged batches):")
+        first, *others = sets.items()
+        for side, c in first[1].items():
+            rivals = [(name, curves[side]) for name, curves in others if side in curves]
+            if not rivals:
+                continue
+            t = min(x["seconds"][-1] for x in [c] + [r for _, r in rivals])
+            cells = "  ".join(f"{name}: {acceptance_at(x, t):.3f}" for name, x in [(first[0], c)] + rivals)
+            print(f"  {side:>3}x{side:<3} at {t / 60:.0f} min  {cells}")
     print(f"results: {out}")
 
 
