@@ -62,15 +62,13 @@ def main() -> None:
         name: {str(side): c for side, c in curves.items()} for name, curves in sets.items()}})
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    colours = {}
+    colour = {side: f"C{j}" for j, side in enumerate(sorted(set().union(*sets.values())))}
     for i, (name, curves) in enumerate(sets.items()):
         for side, c in curves.items():
             acc = smooth(np.array(c["acceptance"]))
-            kwargs = dict(label=f"{side}x{side}" if i == 0 else None, linestyle=STYLES[i % len(STYLES)],
-                          color=colours.get(side))
-            line, = ax1.plot(np.array(c["phi_train"])[-acc.size:], acc, **kwargs)
-            ax2.plot(np.array(c["seconds"])[-acc.size:] / 60, acc, **{**kwargs, "color": line.get_color()})
-            colours.setdefault(side, line.get_color())
+            kwargs = dict(label=f"{side}x{side}" if i == 0 else None, linestyle=STYLES[i % len(STYLES)], color=colour[side])
+            ax1.plot(np.array(c["phi_train"])[-acc.size:], acc, **kwargs)
+            ax2.plot(np.array(c["seconds"])[-acc.size:] / 60, acc, **kwargs)
     if len(sets) > 1:  # one legend entry per run directory, in black
         for i, name in enumerate(sets):
             ax2.plot([], [], color="k", linestyle=STYLES[i % len(STYLES)], label=name)
@@ -85,7 +83,7 @@ def main() -> None:
     for name, curves in sets.items():
         print(name)
         for side, c in curves.items():
-            print(f"  {side:>3}x{side:<3} Phi_train {c['phi_train'][-1]:>9}  acceptance {np.mean(c['acceptance'][-5:]):.3f}  "
+            print(f"  {side:>3}x{side:<3} Phi_train {c['phi_train'][-1]:>9}  acceptance {acceptance_at(c, c['seconds'][-1]):.3f}  "
                   f"({c['seconds'][-1] / 60:.1f} min)")
     if len(sets) > 1:
         print("acceptance at equal training wall time (mean of the last 5 logged batches):")
