@@ -5,7 +5,8 @@ jobs/cards/acceptance/*.toml) made. The acceptance in the log is the independenc
 acceptance estimated on each logged training batch.
 
 Several run directories (e.g. two architectures) are drawn side by side, in different line
-styles, and their acceptance at equal training wall time is printed.
+styles, and their acceptance at equal training wall time is printed. A row that started from a
+pretrained flow ([training].init) is drawn from the end of its pretraining on the wall-time axis.
 
 Usage: python benchmarks/bench_acceptance_scaling.py [--runs runs/acceptance [OTHER_RUNS ...]]
 Output: benchmarks/results/acceptance_scaling.json and .png.
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, write_json  # noqa: E402
@@ -35,13 +38,27 @@ def smooth(y: np.ndarray, window: int = 5) -> np.ndarray:
 STYLES = ("-", "--", ":", "-.")
 
 
+def pretraining_seconds(run_dir: Path) -> float:
+    """Training seconds of the flow the run started from (``[training].init``), else 0."""
+    init = json.loads((run_dir / "runcard.json").read_text())["training"].get("init")
+    return float(torch.load(init, weights_only=True)["meta"]["seconds"]) if init else 0.0
+
+
 def read_curves(runs: Path) -> dict[int, dict[str, list[float]]]:
-    """Training-log curves of every row under ``runs``, keyed by the lattice side."""
+    """Training-log curves of every row under ``runs``, keyed by the lattice side; the seconds of
+    a pretrained row include its pretraining (its Phi_train counts the row's lattice only)."""
     curves = {}
     for log in sorted(runs.glob("phi4_L*/model/train_log.jsonl")):
-        side = int(log.parent.parent.name.split("_L")[1])
+        run_dir = log.parent.parent
+        if not re.fullmatch(r"phi4_L\d+", run_dir.name):  # e.g. phi4_L16_pretrain
+            continue
+        side = int(run_dir.name.split("_L")[1])
         entries = [json.loads(line) for line in log.read_text().splitlines()]
+        if not entries:  # training has just started
+            continue
         curves[side] = {key: [e[key] for e in entries] for key in ("phi_train", "acceptance", "ess", "seconds")}
+        offset = pretraining_seconds(run_dir)
+        curves[side]["seconds"] = [t + offset for t in curves[side]["seconds"]]
     if not curves:
         raise SystemExit(f"no training logs under {runs}: run benchmarks/bench_acceptance_table.py first")
     return dict(sorted(curves.items()))

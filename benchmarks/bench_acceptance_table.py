@@ -4,7 +4,10 @@ For each row card in jobs/cards/acceptance/ (6^2, 8^2, 12^2, 16^2 at lam = 0.5, 
 train the flow (hpcflow train), sample with NMCMC and analyse; run an HMC baseline on the same
 theory (the baseline measured in the same run) and compare <|M|>/V, chi and E (z-scores); use
 the same flow at twice the lattice side (volume transfer) and report its acceptance. Derived
-cards are written next to the results, so every number can be rerun with `hpcflow run`.
+cards are written next to the results, so every number can be rerun with `hpcflow run`. A row
+with a pretraining card (phi4_L<side>_pretrain.toml: the same flow on a smaller lattice, named by
+the row's [training].init) trains it first; the row's training seconds count both stages, its
+Phi_train the configurations of the row's lattice (the pretraining's are listed beside them).
 
 Usage: python benchmarks/bench_acceptance_table.py [--rows 6 8 12 16] [--threads N]
 Output: a table on stdout and benchmarks/results/acceptance_table.json. Where the row's NMCMC
@@ -68,9 +71,13 @@ def stage(card_path: Path) -> dict[str, Any]:
 def row(side: int) -> dict[str, Any]:
     base = CARDS / f"phi4_L{side}.toml"
     card = load_runcard(base)
+    pretrain = CARDS / f"phi4_L{side}_pretrain.toml"
+    if pretrain.is_file():  # the row's [training].init names this card's flow
+        train(load_runcard(pretrain), progress=False)
     nmcmc = stage(base)
     model = card.run_dir / "model" / "flow.pt"
     meta = torch.load(model, weights_only=True)["meta"]
+    pre = meta.get("init")
     hmc = stage(derived_card(base, "hmc", {
         "sampler": {"kind": "hmc", "trajectories": 2000, "thermalization": 200, "tau": 1.0, "steps": 10,
                     "integrator": "omelyan", "target_acceptance": 0.9, "updates": None, "chunk": None, "seed": 5},
@@ -103,7 +110,8 @@ def row(side: int) -> dict[str, Any]:
         "acceptance": nmcmc["acceptance"],
         "ess": nmcmc["ess"],
         "phi_train": meta["phi_train"],
-        "train_seconds": meta["seconds"],
+        "train_seconds": meta["seconds"] + (pre["seconds"] if pre else 0.0),
+        "pretraining": pre and {k: pre[k] for k in ("shape", "steps", "phi_train", "seconds")},
         "transfer_acceptance": transfer["acceptance"],
         "published": {"acceptance": PUBLISHED[side][0], "transfer_acceptance": PUBLISHED[side][1]},
         "comparison_nmcmc_updates": long_updates or card.updates,

@@ -40,7 +40,7 @@ lr = 0.003
 seed = 4
 checkpoint_every = 10
 log_every = 5
-
+{training_extra}
 [sampler]
 kind = "nmcmc"
 chains = 4
@@ -54,7 +54,8 @@ dir = "{dir}"
 
 
 def _card(tmp_path: Path, name: str = "card.toml", **kw: object) -> Path:
-    values = dict(shape=[6, 6], coupling='"affine"', hidden=[8], bins=4, steps=40, sampler_extra="", dir=tmp_path / "run")
+    values = dict(shape=[6, 6], coupling='"affine"', hidden=[8], bins=4, steps=40, sampler_extra="", training_extra="",
+                  dir=tmp_path / "run")
     values.update(kw)
     path = tmp_path / name
     path.write_text(CARD.format(**values))
@@ -150,6 +151,29 @@ def test_model_from_another_architecture_or_lattice_is_refused(tmp_path: Path) -
     transfer = load_runcard(_card(tmp_path, "transfer.toml", shape=[8, 8], dir=tmp_path / "transfer",
                                   sampler_extra=f'model = "{flow_path}"\n'))
     assert sample(transfer, progress=False).is_file()
+
+
+def test_init_fine_tunes_a_flow_trained_on_a_smaller_lattice(tmp_path: Path) -> None:
+    small = train(load_runcard(_card(tmp_path)), progress=False)  # 6x6, 40 steps
+    init = f'init = "{small}"\n'
+    tuned = train(load_runcard(_card(tmp_path, "tuned.toml", shape=[8, 8], steps=1, training_extra=init,
+                                     dir=tmp_path / "tuned")), progress=False)
+    fresh = train(load_runcard(_card(tmp_path, "fresh.toml", shape=[8, 8], steps=1, dir=tmp_path / "fresh")),
+                  progress=False)
+    start = _params(small)
+    # one Adam step moves each parameter by at most lr = 0.003 (plus rounding)
+    assert max((_params(tuned)[k] - v).abs().max().item() for k, v in start.items()) < 0.0031
+    assert max((_params(fresh)[k] - v).abs().max().item() for k, v in start.items()) > 0.01
+    meta = torch.load(tuned, weights_only=True)["meta"]
+    assert meta["phi_train"] == 32 and meta["init"]["phi_train"] == 40 * 32 and meta["init"]["path"] == str(small)
+    assert meta["init"]["shape"] == [6, 6]
+    missing = load_runcard(_card(tmp_path, "missing.toml", training_extra='init = "nowhere/flow.pt"\n',
+                                 dir=tmp_path / "missing"))
+    with pytest.raises(ModelError, match=r"\[training\].init = 'nowhere/flow.pt': no trained flow there"):
+        train(missing, progress=False)
+    wrong = load_runcard(_card(tmp_path, "wrong.toml", hidden=[4], training_extra=init, dir=tmp_path / "wrong"))
+    with pytest.raises(ModelError, match=r"another architecture \(hidden: \[8\] there, \[4\] in the card\)"):
+        train(wrong, progress=False)
 
 
 def test_train_needs_model_and_training_sections(write_card) -> None:

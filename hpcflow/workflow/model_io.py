@@ -12,7 +12,7 @@ from hpcflow.io.atomic import atomic_write
 from hpcflow.models.flows.flow import Flow, FlowSpec, build_flow
 from hpcflow.workflow.runcard import RunCard
 
-__all__ = ["ModelError", "check_compatible", "flow_spec", "load_flow", "load_parameters", "save_flow"]
+__all__ = ["ModelError", "check_compatible", "flow_spec", "load_flow", "load_parameters", "read_flow", "save_flow"]
 
 
 class ModelError(ValueError):
@@ -52,12 +52,17 @@ def load_parameters(flow: Flow, state_dict: dict[str, Any], what: str) -> None:
         raise ModelError(f"{what}: its parameters do not fit this version's flow ({detail}); train it again") from None
 
 
-def load_flow(path: Path, card: RunCard) -> Flow:
-    """Load a trained flow for sampling on the card's lattice (any even shape: volume transfer)."""
+def read_flow(path: Path, card: RunCard) -> tuple[Flow, dict[str, Any]]:
+    """A trained flow and what was stored with it: ``{"shape": training lattice, **meta}``."""
     if not path.is_file():
         raise ModelError(f"{path}: no trained flow here; run 'hpcflow train' first or set [sampler].model")
     payload = torch.load(path, map_location="cpu", weights_only=True)
     check_compatible(payload["spec"], card, str(path))
     flow = build_flow(FlowSpec.from_dict(payload["spec"]))
     load_parameters(flow, payload["state_dict"], str(path))
-    return flow
+    return flow, {"shape": payload["shape"], **payload["meta"]}
+
+
+def load_flow(path: Path, card: RunCard) -> Flow:
+    """Load a trained flow for sampling on the card's lattice (any even shape: volume transfer)."""
+    return read_flow(path, card)[0]

@@ -142,6 +142,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "checkpoint_every": Field("int", required=False, default=100, minimum=1),
         "log_every": Field("int", required=False, default=10, minimum=1),
         "max_rollbacks": Field("int", required=False, default=20, minimum=1),
+        "init": Field("str", required=False, hint='e.g. init = "runs/phi4_L8/model/flow.pt"'),
     },
     "parallel": {
         "backend": Field("str", required=False, default="ddp", choices=("ddp", "horovod", "serial")),

@@ -12,6 +12,12 @@ last good state (kept every ``log_every`` steps) and draws a new batch; more tha
 ``max_rollbacks`` in a row stops the run with an error. A killed run restarted with the same
 command resumes from the newest complete checkpoint and ends with the same parameters as an
 uninterrupted one (CPU, same seed).
+
+``[training].init`` starts from the parameters of a trained ``flow.pt`` of the same architecture
+instead of the identity map: a flow trained on a smaller lattice (the conditioners do not depend
+on the lattice size) or at a nearby coupling is fine-tuned. Its ``meta`` (steps, Phi_train,
+seconds, lattice) is kept in the new ``flow.pt`` under ``meta["init"]``, so the cost of a row
+counts both stages.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from hpcflow.lattice.rng import chain_seed
 from hpcflow.models.flows.flow import Flow, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
 from hpcflow.parallel.strategy import STRATEGIES, Strategy, StrategyUnavailable
-from hpcflow.workflow.model_io import ModelError, check_compatible, flow_spec, load_parameters, save_flow
+from hpcflow.workflow.model_io import ModelError, check_compatible, flow_spec, load_parameters, read_flow, save_flow
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.sample import prepare_run_dir
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
@@ -104,6 +110,14 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
     ckpt_dir, log_path, final = model_dir / "checkpoints", model_dir / "train_log.jsonl", model_dir / "flow.pt"
     torch.manual_seed(t["seed"])  # parameter initialization, identical on every rank
     flow = build_flow(flow_spec(card)).to(dtype)
+    init_meta = None
+    if "init" in t:
+        init_path = Path(t["init"])
+        if not init_path.is_file():
+            raise ModelError(f"[training].init = {str(init_path)!r}: no trained flow there; train that card first")
+        pretrained, stored = read_flow(init_path, card)
+        flow.load_state_dict(pretrained.state_dict())
+        init_meta = {"path": str(init_path), **stored}
     opt = torch.optim.Adam(flow.parameters(), lr=t["lr"])
     sched = _schedule(opt, t["schedule"], t["steps"])
     owned = _shards(t, env.rank)
@@ -203,6 +217,7 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
                                       "phi_train": t["steps"] * t["batch"] * env.size, "ranks": env.size,
                                       "backend": strategy.name,
                                       "shard_seeds": [[chain_seed(t["seed"], k) for k in _shards(t, r)] for r in range(env.size)],
-                                      "seconds": seconds + time.perf_counter() - t0})
+                                      "seconds": seconds + time.perf_counter() - t0,
+                                      **({"init": init_meta} if init_meta else {})})
     strategy.barrier()
     return final
