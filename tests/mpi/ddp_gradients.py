@@ -2,9 +2,11 @@
 union batch computed in one process; prints one JSON line on rank 0."""
 
 import json
+import os
 import sys
 
 import torch
+from mpi4py import MPI
 
 from hpcflow.models.flows import FlowSpec, build_flow, reverse_kl
 from hpcflow.parallel import DDPStrategy
@@ -41,4 +43,10 @@ all_ok = strategy.all_reduce_mean(torch.tensor(float(ok))).item()
 if env.is_root:
     print(json.dumps({"size": env.size, "launcher": env.launcher, "mean_rank": mean_rank, "grads_equal": all_ok == 1.0}))
 strategy.shutdown()
-sys.exit(0 if all_ok == 1.0 else 1)
+# Skip interpreter finalization (after MPI's): a Gloo worker thread may still drop its last
+# reference to a tensor then and abort the process (SIGABRT after a correct result;
+# pytorch/pytorch#190489).
+sys.stdout.flush()
+if MPI.Is_initialized() and not MPI.Is_finalized():
+    MPI.Finalize()
+os._exit(0 if all_ok == 1.0 else 1)
