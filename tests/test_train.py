@@ -174,6 +174,10 @@ def test_init_fine_tunes_a_flow_trained_on_a_smaller_lattice(tmp_path: Path) -> 
     wrong = load_runcard(_card(tmp_path, "wrong.toml", hidden=[4], training_extra=init, dir=tmp_path / "wrong"))
     with pytest.raises(ModelError, match=r"another architecture \(hidden: \[8\] there, \[4\] in the card\)"):
         train(wrong, progress=False)
+    # a resumed run takes its checkpoint (and the init's metadata from it), not the init file
+    small.unlink()
+    again = train(load_runcard(tmp_path / "tuned.toml"), progress=False)
+    assert torch.load(again, weights_only=True)["meta"]["init"] == meta["init"]
 
 
 def test_train_needs_model_and_training_sections(write_card) -> None:

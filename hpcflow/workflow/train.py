@@ -110,14 +110,6 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
     ckpt_dir, log_path, final = model_dir / "checkpoints", model_dir / "train_log.jsonl", model_dir / "flow.pt"
     torch.manual_seed(t["seed"])  # parameter initialization, identical on every rank
     flow = build_flow(flow_spec(card)).to(dtype)
-    init_meta = None
-    if "init" in t:
-        init_path = Path(t["init"])
-        if not init_path.is_file():
-            raise ModelError(f"[training].init = {str(init_path)!r}: no trained flow there; train that card first")
-        pretrained, stored = read_flow(init_path, card)
-        flow.load_state_dict(pretrained.state_dict())
-        init_meta = {"path": str(init_path), **stored}
     opt = torch.optim.Adam(flow.parameters(), lr=t["lr"])
     sched = _schedule(opt, t["schedule"], t["steps"])
     owned = _shards(t, env.rank)
@@ -142,8 +134,18 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
         for k in owned:
             gens[k].set_state(states[k])
         seconds, rollbacks_total = float(ck["seconds"]), int(ck["rollbacks"])
+        init_meta = ck.get("init")
         if root:
             log.info("resuming training in %s at step %d of %d", model_dir, start, t["steps"])
+    elif "init" in t:
+        init_path = Path(t["init"])
+        if not init_path.is_file():
+            raise ModelError(f"[training].init = {str(init_path)!r}: no trained flow there; train that card first")
+        pretrained, stored = read_flow(init_path, card)
+        flow.load_state_dict(pretrained.state_dict())
+        init_meta = {"path": str(init_path), **stored}
+    else:
+        init_meta = None
     model, opt = strategy.wrap(flow, opt)
     if root:
         model_dir.mkdir(exist_ok=True)
@@ -158,7 +160,7 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
                 "model": flow.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
                 "generators": [s for rank_states in states for s in rank_states],
                 "seconds": seconds + time.perf_counter() - t0, "rollbacks": rollbacks_total,
-                "spec": flow.spec.to_dict(), "shape": list(shape), "ranks": env.size,
+                "spec": flow.spec.to_dict(), "shape": list(shape), "ranks": env.size, "init": init_meta,
             })
         strategy.barrier()
 
