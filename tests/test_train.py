@@ -32,7 +32,7 @@ layers = 2
 hidden = {hidden}
 kernel = 3
 bins = {bins}
-
+{model_extra}
 [training]
 steps = {steps}
 batch = 32
@@ -55,7 +55,7 @@ dir = "{dir}"
 
 def _card(tmp_path: Path, name: str = "card.toml", **kw: object) -> Path:
     values = dict(shape=[6, 6], coupling='"affine"', hidden=[8], bins=4, steps=40, sampler_extra="", training_extra="",
-                  dir=tmp_path / "run")
+                  model_extra="", dir=tmp_path / "run")
     values.update(kw)
     path = tmp_path / name
     path.write_text(CARD.format(**values))
@@ -147,6 +147,16 @@ def test_model_from_another_architecture_or_lattice_is_refused(tmp_path: Path) -
     stale = load_runcard(_card(tmp_path, "stale.toml", dir=tmp_path / "stale", sampler_extra=f'model = "{old}"\n'))
     with pytest.raises(ModelError, match=rf"old_flow.pt: its parameters do not fit this version's flow \(.*{first_conv}"):
         sample(stale, progress=False)
+    # a flow.pt written before [model].fourier existed reads as fourier = false
+    del payload["spec"]["fourier"]
+    payload["state_dict"][first_conv] = _params(flow_path)[first_conv]
+    torch.save(payload, old)
+    assert sample(load_runcard(_card(tmp_path, "legacy.toml", dir=tmp_path / "legacy",
+                                     sampler_extra=f'model = "{old}"\n')), progress=False).is_file()
+    fourier = load_runcard(_card(tmp_path, "fourier.toml", dir=tmp_path / "fourier", model_extra="fourier = true\n",
+                                 sampler_extra=f'model = "{old}"\n'))
+    with pytest.raises(ModelError, match=r"another architecture \(fourier: False there, True in the card\)"):
+        sample(fourier, progress=False)
     # a flow trained on 6x6 samples an 8x8 lattice (volume transfer)
     transfer = load_runcard(_card(tmp_path, "transfer.toml", shape=[8, 8], dir=tmp_path / "transfer",
                                   sampler_extra=f'model = "{flow_path}"\n'))

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["lattice_momenta", "shift"]
+__all__ = ["lattice_momenta", "lattice_momentum_squared", "shift"]
 
 
 def shift(field: Tensor, mu: int, sign: int = 1) -> Tensor:
@@ -36,3 +36,9 @@ def lattice_momenta(shape: tuple[int, ...], dtype: torch.dtype = torch.float64) 
     """
     axes = [2 * math.pi * torch.fft.fftfreq(n, dtype=dtype) for n in shape]
     return list(torch.meshgrid(*axes, indexing="ij"))
+
+
+def lattice_momentum_squared(shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> Tensor:
+    r""":math:`\hat p^2 = \sum_\mu 4\sin^2(p_\mu/2) \in [0, 4d]` on the momentum grid of ``shape``
+    (ordered like ``torch.fft.fftn``): the eigenvalues of minus the lattice Laplacian."""
+    return sum(4.0 * torch.sin(p / 2) ** 2 for p in lattice_momenta(shape, dtype))

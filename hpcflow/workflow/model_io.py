@@ -35,6 +35,7 @@ def check_compatible(stored_spec: dict[str, Any], card: RunCard, what: str) -> N
     if "model" not in card.data:
         return
     wanted = flow_spec(card).to_dict()
+    stored_spec = FlowSpec.from_dict(stored_spec).to_dict()  # keys added since it was written take their defaults
     diff = sorted(k for k in wanted if stored_spec.get(k) != wanted[k])
     if diff:
         details = ", ".join(f"{k}: {stored_spec.get(k)!r} there, {wanted[k]!r} in the card" for k in diff)

@@ -127,6 +127,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "activation": Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu")),
         "equivariant": Field("bool", required=False, default=True),
         "rescaling": Field("bool", required=False, default=False),
+        "fourier": Field("bool", required=False, default=False),
         "bins": Field("int", required=False, default=8, minimum=2),
         "bound": Field("float", required=False, default=5.0, minimum=0.0, exclusive_min=True),
     },

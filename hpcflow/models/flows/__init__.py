@@ -1,6 +1,8 @@
-"""Normalizing flows for scalar fields: coupling layers on checkerboard sublattices, CNN conditioners on the frozen sublattice."""
+"""Normalizing flows for scalar fields: coupling layers on checkerboard sublattices, CNN conditioners
+on the frozen sublattice, a learned momentum-space Gaussian layer."""
 
 from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
+from hpcflow.models.flows.fourier import MomentumScaling
 from hpcflow.models.flows.flow import LAYERS, Flow, FlowSpec, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
 from hpcflow.models.flows.prior import NormalPrior
@@ -14,6 +16,7 @@ __all__ = sorted(
         "FlowSpec",
         "GlobalRescaling",
         "LAYERS",
+        "MomentumScaling",
         "NormalPrior",
         "SplineCoupling",
         "build_flow",

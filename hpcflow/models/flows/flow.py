@@ -1,7 +1,8 @@
 r"""Flows composed of coupling layers, built from a run-card description.
 
 :math:`\phi = f(z)`, :math:`z \sim r`, :math:`\log q(\phi) = \log r(z) - \log|\det \partial f/\partial z|`.
-Layers alternate checkerboard parity; an optional global rescaling comes last. Inside the flow
+Layers alternate checkerboard parity; an optional learned momentum-space scaling
+(:mod:`~hpcflow.models.flows.fourier`) comes first, an optional global rescaling last. Inside the flow
 the field is held as its two packed sublattices (:class:`~hpcflow.lattice.sublattice.SplitField`).
 """
 
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 
 from hpcflow.lattice.sublattice import SplitField
 from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
+from hpcflow.models.flows.fourier import MomentumScaling
 from hpcflow.models.flows.prior import NormalPrior
 from hpcflow.models.flows.spline import SplineCoupling
 
@@ -35,6 +37,7 @@ class FlowSpec:
         activation: conditioner activation.
         equivariant: exact Z2 equivariance.
         rescaling: a learned global rescaling after the couplings.
+        fourier: a learned momentum-space scaling (:class:`MomentumScaling`) before the couplings.
         bins, bound: spline bins and interval half-width.
     """
 
@@ -45,6 +48,7 @@ class FlowSpec:
     activation: str = "leaky_relu"
     equivariant: bool = True
     rescaling: bool = False
+    fourier: bool = False
     bins: int = 8
     bound: float = 5.0
 
@@ -110,7 +114,7 @@ def build_flow(spec: FlowSpec) -> Flow:
     kinds = spec.kinds()
     if len(kinds) != spec.layers:
         raise ValueError(f"coupling lists {len(kinds)} kinds for {spec.layers} layers")
-    layers: list[nn.Module] = []
+    layers: list[nn.Module] = [MomentumScaling()] if spec.fourier else []
     for i, kind in enumerate(kinds):
         if kind not in LAYERS:
             raise ValueError(f"coupling = {kind!r}: expected one of {sorted(LAYERS)}")
