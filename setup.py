@@ -25,5 +25,5 @@ setup(
         "workflow": ["parsl==2026.10.26"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "pyerrors>=2.10", "mpi4py>=4", "parsl==2026.10.26", "spython>=0.3"],
     },
-    entry_points={"console_scripts": ["hpcflow = hpcflow.cli:main"]},
+    entry_points={"console_scripts": ["hpcflow = hpcflow.cli:entry"]},
 )

@@ -211,6 +211,7 @@ class DDPStrategy(Strategy):
 
             if dist.is_initialized():
                 dist.destroy_process_group()
+        self._env = None
 
 
 class HorovodStrategy(Strategy):
@@ -262,6 +263,11 @@ class HorovodStrategy(Strategy):
     def gather_objects(self, obj: Any) -> list[Any]:
         self._require("gather_objects")
         return self._hvd.allgather_object(obj)
+
+    def shutdown(self) -> None:
+        if self._env is not None:
+            self._hvd.shutdown()
+        self._env = None
 
 
 STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (SerialStrategy, DDPStrategy, HorovodStrategy)}

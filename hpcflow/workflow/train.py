@@ -90,6 +90,7 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
     missing = [s for s in ("model", "training") if s not in card.data]
     if missing:
         raise RunCardError(card.source, [f"[{s}]: missing required section for hpcflow train" for s in missing])
+    made_here = strategy is None  # a strategy made here is shut down here (its process group closed)
     if strategy is None:
         strategy = STRATEGIES[card.data["parallel"]["backend"]]()
     if not strategy.initialized:
@@ -97,6 +98,15 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
             strategy.init()
         except (StrategyUnavailable, ValueError) as err:
             raise RunCardError(card.source, [f"[parallel].backend = {strategy.name!r}: {err}"]) from None
+    try:
+        return _train_ranks(card, progress, strategy)
+    finally:
+        if made_here:
+            strategy.shutdown()
+
+
+def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
+    """The training loop of :func:`train` on the ranks of an initialized ``strategy``."""
     env = strategy.env
     root = env.is_root
     run_dir = prepare_run_dir(card) if root else card.run_dir
