@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, write_json  # noqa: E402
 from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
+from hpcflow.io.checkpoint import latest_checkpoint  # noqa: E402
 
 
 def smooth(y: np.ndarray, window: int = 5) -> np.ndarray:
@@ -39,9 +40,16 @@ STYLES = ("-", "--", ":", "-.")
 
 
 def pretraining_seconds(run_dir: Path) -> float:
-    """Training seconds of the flow the run started from (``[training].init``), else 0."""
-    init = json.loads((run_dir / "runcard.json").read_text())["training"].get("init")
-    return float(torch.load(init, weights_only=True)["meta"]["seconds"]) if init else 0.0
+    """Training seconds of the flow the run started from (``[training].init``), else 0: read from
+    the run's own ``flow.pt`` or, while it trains, its latest checkpoint (both keep the init's
+    metadata, so the pretrained file itself may be gone)."""
+    model = run_dir / "model"
+    if (model / "flow.pt").is_file():
+        init = torch.load(model / "flow.pt", weights_only=True)["meta"].get("init")
+    else:
+        latest = latest_checkpoint(model / "checkpoints")
+        init = latest[1].get("init") if latest else None
+    return float(init["seconds"]) if init else 0.0
 
 
 def read_curves(runs: Path) -> dict[int, dict[str, list[float]]]:

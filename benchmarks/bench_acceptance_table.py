@@ -5,9 +5,9 @@ train the flow (hpcflow train), sample with NMCMC and analyse; run an HMC baseli
 theory (the baseline measured in the same run) and compare <|M|>/V, chi and E (z-scores); use
 the same flow at twice the lattice side (volume transfer) and report its acceptance. Derived
 cards are written next to the results, so every number can be rerun with `hpcflow run`. A row
-with a pretraining card (phi4_L<side>_pretrain.toml: the same flow on a smaller lattice, named by
-the row's [training].init) trains it first; the row's training seconds count both stages, its
-Phi_train the configurations of the row's lattice (the pretraining's are listed beside them).
+whose card starts from a pretrained flow ([training].init, trained beforehand) counts both stages
+in its training seconds, its Phi_train the configurations of the row's lattice (the pretraining's
+are listed beside them).
 
 Usage: python benchmarks/bench_acceptance_table.py [--rows 6 8 12 16] [--threads N]
 Output: a table on stdout and benchmarks/results/acceptance_table.json. Where the row's NMCMC
@@ -71,9 +71,6 @@ def stage(card_path: Path) -> dict[str, Any]:
 def row(side: int) -> dict[str, Any]:
     base = CARDS / f"phi4_L{side}.toml"
     card = load_runcard(base)
-    pretrain = CARDS / f"phi4_L{side}_pretrain.toml"
-    if pretrain.is_file():  # the row's [training].init names this card's flow
-        train(load_runcard(pretrain), progress=False)
     nmcmc = stage(base)
     model = card.run_dir / "model" / "flow.pt"
     meta = torch.load(model, weights_only=True)["meta"]
