@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -169,38 +168,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The ``hpcflow`` command: :func:`main`, then exit with its status.
-
-    A process of a parallel launch (more than one rank) leaves by ``os._exit`` once its output
-    is flushed and MPI finalized, skipping interpreter finalization: there a Gloo worker thread
-    of torch.distributed can drop its last tensor reference after the interpreter is gone and
-    abort a run whose results are already on disk (pytorch/pytorch#190489; seen with ``mpiexec
-    -n 2 hpcflow train``: SIGABRT after "trained flow: ..."). Every file is closed by then.
-    """
+    """The ``hpcflow`` command: :func:`main`, then exit with its status; a process of a parallel
+    launch (more than one rank) leaves by :func:`~hpcflow.parallel.teardown.leave`, which skips the
+    interpreter finalization where a torch.distributed teardown race can abort it."""
     from hpcflow.parallel.env import ClusterEnv
+    from hpcflow.parallel.teardown import leave
 
     status = main()
     if ClusterEnv.detect().size == 1:
         sys.exit(status)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    _finalize_mpi()
-    os._exit(status)
-
-
-def _finalize_mpi() -> None:
-    """``MPI_Finalize`` if MPI was initialized (by mpi4py or by Horovod), without initializing it:
-    Open MPI's ``mpiexec`` counts a rank that exits without it as failed."""
-    try:
-        import mpi4py
-    except ImportError:
-        return
-    mpi4py.rc.initialize = False  # importing mpi4py.MPI below must not start MPI (e.g. under torchrun)
-    from mpi4py import MPI
-
-    if MPI.Is_initialized() and not MPI.Is_finalized():
-        MPI.Finalize()
+    leave(status)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,12 @@
 union batch computed in one process; prints one JSON line on rank 0."""
 
 import json
-import os
-import sys
 
 import torch
-from mpi4py import MPI
 
 from hpcflow.models.flows import FlowSpec, build_flow, reverse_kl
 from hpcflow.parallel import DDPStrategy
+from hpcflow.parallel.teardown import leave
 from hpcflow.theories.phi4 import Phi4Action
 
 strategy = DDPStrategy()
@@ -43,10 +41,4 @@ all_ok = strategy.all_reduce_mean(torch.tensor(float(ok))).item()
 if env.is_root:
     print(json.dumps({"size": env.size, "launcher": env.launcher, "mean_rank": mean_rank, "grads_equal": all_ok == 1.0}))
 strategy.shutdown()
-# Skip interpreter finalization (after MPI's): a Gloo worker thread may still drop its last
-# reference to a tensor then and abort the process (SIGABRT after a correct result;
-# pytorch/pytorch#190489).
-sys.stdout.flush()
-if MPI.Is_initialized() and not MPI.Is_finalized():
-    MPI.Finalize()
-os._exit(0 if all_ok == 1.0 else 1)
+leave(0 if all_ok == 1.0 else 1)  # as the hpcflow command does at more than one rank
