@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from hpcflow.io.shards import ShardingError
+    from hpcflow.samplers.nmcmc import NonFiniteWeights
     from hpcflow.workflow.analyze import AnalysisError
     from hpcflow.workflow.model_io import ModelError
     from hpcflow.workflow.jobs import JobError
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as err:
         print(f"hpcflow: {err}", file=sys.stderr)
         return 128 + err.signum
-    except TrainingDiverged as err:
+    except (TrainingDiverged, NonFiniteWeights) as err:
         print(f"hpcflow: error: {err}", file=sys.stderr)
         return 1
     return 0

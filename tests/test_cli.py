@@ -63,6 +63,13 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
         assert np.isfinite(r["value"]) and r["error"] > 0 and r["tau_int"] > 0
         assert len(summary["per_chain"][name]) == 4
     assert summary["correlator"]["fit"]["xi"]["value"] > 0
+    # one definition of the cost, in the run's analysis and in the workflow's comparison alike
+    timing = json.loads((run / "timing.json").read_text())
+    cost = summary["cost_per_independent_config"]["abs_magnetization"]
+    tau = summary["observables"]["abs_magnetization"]["tau_int"]
+    assert cost == pytest.approx(timing["seconds"] / timing["updates"] * 2 * tau / 4, rel=1e-12)
+    assert json.loads((run / "workflow" / "comparison.json").read_text())[0]["seconds_per_independent_config"] == cost
+    assert "/ chains" in summary["cost_definition"] and "/ chains" in (run / "workflow" / "report.md").read_text()
     for png in ("history.png", "autocorrelation.png", "correlator.png"):
         assert (run / "report" / png).stat().st_size > 10_000
     with h5py.File(run / "configs.h5") as f:

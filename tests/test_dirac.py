@@ -20,7 +20,15 @@ from hpcflow.dirac import (
     sigma_munu,
 )
 from hpcflow.lattice.geometry import lattice_momenta
-from hpcflow.theories.gauge import dagger, gauge_transform, identity_links, random_gauge, random_su_n, u1_links
+from hpcflow.theories.gauge import (
+    dagger,
+    gauge_transform,
+    identity_links,
+    random_gauge,
+    random_su_n,
+    u1_links,
+    u1_plaquette_angle,
+)
 
 
 
@@ -125,6 +133,51 @@ def test_clover_term_vanishes_for_the_free_field_and_is_hermitian() -> None:
     torch.testing.assert_close(f, -dagger(f))  # anti-hermitian field strength
 
 
+def _constant_abelian_angles(shape: tuple[int, int], flux: int) -> tuple[torch.Tensor, float]:
+    """U(1) angles ``(2, L0, L1)`` whose every plaquette is ``theta = 2 pi flux / (L0 L1)`` (mod 2 pi):
+    theta_1(x) = theta x_0, and on the last time slice theta_0 = -theta L0 x_1 closes the torus."""
+    l0, l1 = shape
+    theta = 2 * math.pi * flux / (l0 * l1)
+    x0, x1 = torch.meshgrid(torch.arange(l0, dtype=torch.float64), torch.arange(l1, dtype=torch.float64), indexing="ij")
+    angles = torch.stack([torch.where(x0 == l0 - 1, -theta * l0 * x1, 0.0), theta * x0])
+    return angles, theta
+
+
+@pytest.mark.parametrize("flux", [1, 5])
+def test_clover_term_of_a_constant_abelian_field_2d(flux: int) -> None:
+    """Every plaquette e^{i theta}: F_01 = i sin(theta), sigma_01 = -sigma_z, so the clover term is
+    c_sw (i/4) 2 sigma_01 F_01 = (c_sw/2) sin(theta) sigma_z at every site."""
+    angles, theta = _constant_abelian_angles((4, 6), flux)
+    assert torch.allclose(torch.cos(u1_plaquette_angle(angles[None])), torch.full((1, 4, 6), math.cos(theta), dtype=torch.float64))
+    csw = 1.7
+    links = u1_links(angles[None])[0]
+    expected = 0.5 * csw * math.sin(theta) * torch.tensor([[1, 0], [0, -1]], dtype=torch.complex128)
+    op = WilsonDirac(links, mass=0.1, csw=csw)
+    torch.testing.assert_close(op.clover, expected.expand(4, 6, 2, 2), rtol=0, atol=1e-14)
+    psi = _spinor((4, 6), 2, 1, seed=3)
+    term = op(psi) - WilsonDirac(links, mass=0.1)(psi)
+    torch.testing.assert_close(term, (expected @ psi), rtol=0, atol=1e-13)
+
+
+def test_clover_term_of_a_constant_abelian_field_4d() -> None:
+    """The 2D field of the test above embedded as diag(e^{i a}, e^{-i a}, 1) in the (0, 1) plane of
+    SU(3) (U_2 = U_3 = 1): the clover term is -(c_sw/2) sigma_01 (x) diag(sin theta, -sin theta, 0)."""
+    shape = (4, 6, 3, 3)
+    angles, theta = _constant_abelian_angles(shape[:2], 1)
+    links = identity_links(1, shape, 3)[0]
+    for mu in (0, 1):
+        a = angles[mu][:, :, None, None].expand(shape)
+        links[mu] = torch.diag_embed(torch.stack([torch.exp(1j * a), torch.exp(-1j * a), torch.ones_like(a, dtype=links.dtype)], -1))
+    csw = 1.3
+    colour = torch.diag(torch.tensor([math.sin(theta), -math.sin(theta), 0.0], dtype=torch.complex128))
+    expected = -0.5 * csw * torch.kron(sigma_munu(GAMMA_4D, 0, 1), colour)
+    op = WilsonDirac(links, mass=-0.2, csw=csw)
+    torch.testing.assert_close(op.clover, expected.expand(*shape, 12, 12), rtol=0, atol=1e-14)
+    psi = _spinor(shape, 4, 3, batch=1, seed=4)
+    term = op(psi) - WilsonDirac(links, mass=-0.2)(psi)
+    torch.testing.assert_close(term, (expected @ psi.flatten(-2)[..., None])[..., 0].view_as(psi), rtol=0, atol=1e-13)
+
+
 def test_kappa() -> None:
     assert WilsonDirac(identity_links(1, (2, 2, 2, 2), 3)[0], mass=-0.5).kappa == pytest.approx(1 / 7)
 
@@ -173,4 +226,25 @@ def test_unconverged_solves_say_so() -> None:
     op = WilsonDirac(_su3_links((2, 2, 2, 4)), mass=0.0, csw=1.0)
     b = _spinor((2, 2, 2, 4), 4, 3, batch=1)
     for info in (cg_normal(op, op.dagger, b, 1e-12, 3), bicgstab(op, b, 1e-12, 3), fgmres(op, b, 1e-12, 3, restart=2)):
-        assert not info.converged and info.final_residual > 1e-12
+        assert not info.converged and info.final_residual > 1e-12 and info.reason == "maxiter"
+
+
+def test_bicgstab_breakdown_is_reported_not_raised() -> None:
+    """A = [[0, 1], [-1, 0]], b real: (r^, A r^) = b^T A b = 0, so BiCGStab's first alpha is 0/0;
+    the solve ends unconverged with the reason, and FGMRES solves the same system in two steps."""
+    a = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.complex128)
+    b = torch.tensor([1.0, 2.0], dtype=torch.complex128)
+    apply = lambda v: a @ v  # noqa: E731
+    info = bicgstab(apply, b, 1e-10, 50)
+    assert not info.converged and info.reason.startswith("breakdown: (r^, D p)")
+    assert math.isfinite(info.final_residual)
+    good = fgmres(apply, b, 1e-10, 50)
+    assert good.converged and good.iterations == 2 and good.reason == "converged"
+    torch.testing.assert_close(good.x, torch.linalg.solve(a, b), rtol=0, atol=1e-12)
+
+
+def test_a_zero_right_hand_side_is_solved_by_zero() -> None:
+    op = WilsonDirac(_u1_links((4, 4)), mass=0.1)
+    b = torch.zeros(1, 4, 4, 2, 1, dtype=torch.complex128)
+    for info in (cg_normal(op, op.dagger, b, 1e-10, 10), bicgstab(op, b, 1e-10, 10), fgmres(op, b, 1e-10, 10)):
+        assert info.converged and info.iterations == 0 and info.x.abs().max() == 0

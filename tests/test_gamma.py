@@ -68,16 +68,49 @@ def test_bad_shapes_are_refused() -> None:
         gamma_method(np.zeros(10))
 
 
-def test_agreement_with_pyerrors() -> None:
+def _pyerrors_obs(pe, data: np.ndarray):
+    return pe.Obs(list(data), [f"ens|r{i}" for i in range(data.shape[0])])
+
+
+@pytest.mark.parametrize("seed", [9, 21])
+def test_agreement_with_pyerrors_on_one_replica_to_rounding(seed: int) -> None:
+    """One replica: pyerrors and this module implement the same estimator, so they agree to
+    rounding once the documented conventions are converted (module docstring): the same window,
+    value and error; tau_int bias-corrected by (1 + (2W+1)/N)/(1 + 2 tau/N) here and by
+    (1 + (2W+1)/N)/(1 + 1/N) there; its error Madras-Sokal here, Wolff's eq. (42) there."""
     pe = pytest.importorskip("pyerrors", reason="pyerrors is a test dependency (pip install .[test])")
-    x = ar1(0.8, 2, 60_000, seed=9)
-    y = x**2 + 0.3 * ar1(0.5, 2, 60_000, seed=10)
-    ours_mean = gamma_method(x)
-    ours_chi = gamma_method(np.stack([x, y], -1), lambda a: a[1] - a[0] ** 2)
-    ox = pe.Obs([x[0], x[1]], ["ens|r0", "ens|r1"])
-    oy = pe.Obs([y[0], y[1]], ["ens|r0", "ens|r1"])
-    for ours, theirs in ((ours_mean, ox), (ours_chi, oy - ox**2)):
+    x = ar1(0.8, 1, 120_000, seed=seed)
+    y = x**2 + 0.3 * ar1(0.5, 1, 120_000, seed=seed + 1)
+    ox, oy = _pyerrors_obs(pe, x), _pyerrors_obs(pe, y)
+    cases = ((gamma_method(x), ox), (gamma_method(np.stack([x, y], -1), lambda a: a[1] - a[0] ** 2), oy - ox**2))
+    for ours, theirs in cases:
         theirs.gamma_method(S=1.5)
-        assert ours.value == pytest.approx(theirs.value, rel=1e-12, abs=1e-14)
-        assert abs(ours.tau_int - theirs.e_tauint["ens"]) < ours.tau_int_error
-        assert ours.error == pytest.approx(theirs.dvalue, rel=ours.tau_int_error / ours.tau_int)
+        w, n = ours.window, ours.n
+        assert w == theirs.e_windowsize["ens"]
+        assert ours.value == pytest.approx(theirs.value, rel=1e-13)
+        assert ours.error == pytest.approx(theirs.dvalue, rel=1e-12)
+        k = 1 + (2 * w + 1) / n
+        tau_raw = ours.tau_int / (k - 2 * ours.tau_int / n)  # our bias correction undone
+        assert theirs.e_tauint["ens"] == pytest.approx(tau_raw * k / (1 + 1 / n), rel=1e-12)
+        assert theirs.e_dtauint["ens"] == pytest.approx(2 * tau_raw * math.sqrt((w + 0.5 - tau_raw) / n), rel=1e-12)
+        assert ours.tau_int_error == pytest.approx(ours.tau_int * math.sqrt((4 * w + 2) / n), rel=1e-14)
+
+
+@pytest.mark.parametrize("replicas", [2, 4])
+def test_agreement_with_pyerrors_on_replicas(replicas: int) -> None:
+    """Several replicas: fluctuations about the mean of all replicas here (Wolff), about each
+    replica's own mean in pyerrors, which lowers each Gamma(t) by about (R - 1) C_F / N and so
+    C_F by about (2W + 1)(R - 1) C_F / N; the difference of the errors stays within that bound
+    (times 4 for the fluctuation of the replica means) and the window is the same."""
+    pe = pytest.importorskip("pyerrors", reason="pyerrors is a test dependency (pip install .[test])")
+    x = ar1(0.8, replicas, 120_000 // replicas, seed=9)
+    y = x**2 + 0.3 * ar1(0.5, replicas, 120_000 // replicas, seed=10)
+    ox, oy = _pyerrors_obs(pe, x), _pyerrors_obs(pe, y)
+    cases = ((gamma_method(x), ox), (gamma_method(np.stack([x, y], -1), lambda a: a[1] - a[0] ** 2), oy - ox**2))
+    for ours, theirs in cases:
+        theirs.gamma_method(S=1.5)
+        assert ours.window == theirs.e_windowsize["ens"]
+        assert ours.value == pytest.approx(theirs.value, rel=1e-13)
+        bound = 4 * (2 * ours.window + 1) * (replicas - 1) / ours.n
+        assert 0 <= (ours.error / theirs.dvalue) ** 2 - 1 < bound
+        assert abs(ours.tau_int / theirs.e_tauint["ens"] - 1) < bound

@@ -24,22 +24,84 @@ def test_generators_are_orthonormal(n: int) -> None:
     torch.testing.assert_close(t, dagger(t))
 
 
-def test_force_is_the_derivative_along_left_multiplication() -> None:
-    """dS/domega^a for U_mu(x) -> exp(i omega^a T_a) U_mu(x), by central differences, equals 2 tr(T_a F)."""
-    action = WilsonGaugeAction(beta=2.3)
-    u = random_su_n((1, 3, 2, 3, 2), 3, generator(1))
+@pytest.mark.parametrize(
+    "n, shape, links",
+    [
+        (3, (3, 4, 3, 5), [(0, (2, 1, 0, 3)), (1, (1, 3, 2, 4)), (2, (0, 2, 1, 1)), (3, (2, 0, 2, 2))]),
+        (2, (3, 4, 3, 5), [(0, (0, 0, 0, 0)), (3, (1, 2, 1, 4))]),
+        (3, (4, 3), [(0, (3, 2)), (1, (1, 0))]),
+    ],
+    ids=["su3-4d", "su2-4d", "su3-2d"],
+)
+def test_force_is_the_derivative_along_left_multiplication(n: int, shape: tuple, links: list) -> None:
+    """dS/domega^a for U_mu(x) -> exp(i omega^a T_a) U_mu(x), by central differences, equals
+    2 tr(T_a F) for every generator. Every extent is at least 3, so x + nu and x - nu are different
+    sites (on extent 2 they coincide and a wrong staple can cancel)."""
+    action = WilsonGaugeAction(beta=5.7)
+    u = random_su_n((1, len(shape), *shape), n, generator(2))
     force = wilson_force(action, u)
-    gens = _generators(3, u.dtype)
+    gens = _generators(n, u.dtype)
     h = 1e-5
-    for mu, site, a in [(0, (0, 0, 0), 0), (1, (1, 2, 1), 4), (2, (0, 1, 1), 7)]:
-        def s_at(w: float) -> float:
-            v = u.clone()
-            v[(0, mu, *site)] = torch.linalg.matrix_exp(1j * w * gens[a]) @ v[(0, mu, *site)]
-            return action(v).item()
+    for mu, site in links:
+        for a in range(n * n - 1):
+            def s_at(w: float) -> float:
+                v = u.clone()
+                v[(0, mu, *site)] = torch.linalg.matrix_exp(1j * w * gens[a]) @ v[(0, mu, *site)]
+                return action(v).item()
 
-        numeric = (s_at(h) - s_at(-h)) / (2 * h)
-        analytic = 2 * torch.trace(gens[a] @ force[(0, mu, *site)]).real.item()
-        assert numeric == pytest.approx(analytic, rel=1e-6, abs=1e-8)
+            numeric = (s_at(h) - s_at(-h)) / (2 * h)
+            analytic = 2 * torch.trace(gens[a] @ force[(0, mu, *site)]).real.item()
+            assert numeric == pytest.approx(analytic, rel=1e-6, abs=1e-7), (mu, site, a)
+
+
+def _plaquette_run(hmc: GaugeHMC, start: torch.Tensor, thermalization: int, trajectories: int) -> tuple:
+    """Gamma-method plaquette of an HMC run and its last links; checks <exp(-dH)> = 1 within 4 sigma."""
+    state = hmc.init(start)
+    for _ in range(thermalization):
+        state, _ = hmc.step(state)
+    plaq, boltz = [], []
+    for _ in range(trajectories):
+        state, info = hmc.step(state)
+        plaq.append(WilsonGaugeAction.mean_plaquette(state.phi).numpy())
+        boltz.append(torch.exp(-info.dH).numpy())
+    b = gamma_method(np.stack(boltz, 1))
+    assert abs(b.value - 1.0) < 4 * b.error
+    return gamma_method(np.stack(plaq, 1)), state.phi
+
+
+def _su3_single_plaquette(beta: float, grid: int = 96) -> float:
+    r"""<(1/3) Re tr U> with weight exp((beta/3) Re tr U) over Haar-distributed SU(3) U: the Weyl
+    integral over eigenphases (t1, t2, -t1-t2) with density prod_{i<j} |e^{i t_i} - e^{i t_j}|^2,
+    by the periodic trapezoid rule (exponentially accurate for this smooth integrand)."""
+    t = 2 * np.pi * np.arange(grid) / grid
+    t1, t2 = np.meshgrid(t, t, indexing="ij")
+    z = np.exp(1j * np.stack([t1, t2, -t1 - t2]))
+    vandermonde = np.abs(z[0] - z[1]) ** 2 * np.abs(z[0] - z[2]) ** 2 * np.abs(z[1] - z[2]) ** 2
+    re_tr = z.real.sum(0)
+    weight = vandermonde * np.exp(beta / 3 * re_tr)
+    return float((weight * re_tr / 3).sum() / weight.sum())
+
+
+def test_single_plaquette_integral_has_the_strong_coupling_series() -> None:
+    """u(beta) = beta/18 + beta^2/216 + O(beta^3) for SU(3); the Haar measure alone gives 0."""
+    for beta in (0.01, 0.05):
+        assert _su3_single_plaquette(beta) == pytest.approx(beta / 18 + beta**2 / 216, rel=10 * beta**2)
+    assert abs(_su3_single_plaquette(0.0)) < 1e-14
+
+
+@pytest.mark.slow
+def test_4d_su3_plaquette_at_strong_coupling() -> None:
+    """4D SU(3) at beta = 1: in the character expansion <(1/3) Re tr U_P> = u(beta) + O(u^5),
+    u the single-plaquette value (the first closed surface is a cube of six plaquettes; u^5 ~ 7e-7
+    here), u = 0.0601 against the first term beta/18 = 0.0556. HMC on 3^4 from a hot start."""
+    beta = 1.0
+    action = WilsonGaugeAction(beta=beta)
+    chains = 8
+    hmc = GaugeHMC(action, tau=1.0, n_steps=4, rng=ChainRNG(5, range(chains)))
+    r, _ = _plaquette_run(hmc, random_su_n((chains, 4, 3, 3, 3, 3), 3, generator(6)), 20, 120)
+    exact = _su3_single_plaquette(beta)
+    assert abs(r.value - exact) < 4 * r.error, (r.value, r.error, exact)
+    assert abs(r.value - beta / 18) > 4 * r.error  # the test resolves the beta^2 term
 
 
 def test_trajectory_is_reversible_and_dH_scales_as_eps_squared() -> None:
@@ -71,19 +133,8 @@ def test_2d_su2_plaquette_and_group_structure() -> None:
     beta = 2.0
     action = WilsonGaugeAction(beta=beta)
     hmc = GaugeHMC(action, tau=1.0, n_steps=6, rng=ChainRNG(4, range(16)))
-    state = hmc.init(identity_links(16, (8, 8), 2))
-    for _ in range(40):
-        state, _ = hmc.step(state)
-    plaq, boltz = [], []
-    for _ in range(150):
-        state, info = hmc.step(state)
-        plaq.append(WilsonGaugeAction.mean_plaquette(state.phi).numpy())
-        boltz.append(torch.exp(-info.dH).numpy())
-    r = gamma_method(np.stack(plaq, 1))
+    r, u = _plaquette_run(hmc, identity_links(16, (8, 8), 2), 40, 150)
     # on a torus Z = sum_j (2 I_{2j+1}/beta)^V; at V = 64 the j > 0 terms are below 1e-40: I_2/I_1 is exact
     assert abs(r.value - iv(2, beta) / iv(1, beta)) < 4 * r.error
-    b = gamma_method(np.stack(boltz, 1))
-    assert abs(b.value - 1.0) < 4 * b.error
-    u = state.phi
     torch.testing.assert_close(u @ dagger(u), torch.eye(2, dtype=u.dtype).expand_as(u), rtol=0, atol=1e-12)
     torch.testing.assert_close(torch.linalg.det(u), torch.ones(u.shape[:-2], dtype=u.dtype), rtol=0, atol=1e-12)

@@ -14,7 +14,8 @@ from hpcflow.analysis.observables import phi4_reweighted
 from hpcflow.io.store import ConfigStore
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.models.flows import FlowSpec, build_flow, effective_sample_size
-from hpcflow.samplers.nmcmc import NMCMC
+from hpcflow.models.flows.loss import imh_acceptance
+from hpcflow.samplers.nmcmc import NMCMC, NonFiniteWeights
 from hpcflow.theories.phi4 import Phi4Action, energy_density, free_propagator, magnetization
 from hpcflow.workflow.runcard import load_runcard
 from hpcflow.workflow.sample import sample
@@ -66,6 +67,68 @@ def test_independence_metropolis_is_exact_with_an_imperfect_flow() -> None:
     assert abs(rw["susceptibility"].value - chi_exact) < 4 * rw["susceptibility"].error
     e_exact = free_propagator((4, 4), FREE.beta)[1, 0].item()
     assert abs(rw["energy"].value - e_exact) < 4 * rw["energy"].error
+
+
+class _HoleyFlow:
+    """The identity map with log q = log r(z), except a NaN log q wherever z[0, 0] > 0.5: a flow
+    with a numerical hole, for the rejection of non-finite weights."""
+
+    def double(self) -> _HoleyFlow:
+        return self
+
+    def eval(self) -> _HoleyFlow:
+        return self
+
+    def push(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_r = -0.5 * z.pow(2).flatten(1).sum(1) - 0.5 * z[0].numel() * math.log(2 * math.pi)
+        return z.clone(), torch.where(z[:, 0, 0] > 0.5, torch.full_like(log_r, math.nan), log_r)
+
+
+def test_non_finite_weights_are_rejected_and_a_chain_starts_at_its_first_finite_proposal() -> None:
+    chains = 16
+    sampler = NMCMC(_HoleyFlow(), FREE, (4, 4), ChainRNG(11, range(chains)), chunk=7)
+    state = sampler.init()
+    started_bad = ~torch.isfinite(state.log_w)
+    assert started_bad.any() and not started_bad.all()  # both kinds of start occur with this seed
+    first_finite = torch.full((chains,), -1)
+    for t in range(30):
+        state, info = sampler.step(state)
+        finite = torch.isfinite(info.log_w)
+        assert not (info.accepted & ~finite).any()  # a NaN weight is never accepted
+        newly = finite & (first_finite < 0)
+        # a chain that started on a non-finite weight accepts its first finite proposal
+        assert bool(info.accepted[newly & started_bad].all())
+        first_finite[newly] = t
+    assert torch.isfinite(state.log_w).all() and torch.isfinite(state.phi).all()
+    sampler.check_started(state, list(range(chains)))
+
+
+def test_a_chain_without_any_finite_weight_stops_with_a_clear_error() -> None:
+    class NaNFlow(_HoleyFlow):
+        def push(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return z.clone(), torch.full((z.shape[0],), math.nan, dtype=z.dtype)
+
+    sampler = NMCMC(NaNFlow(), FREE, (4, 4), ChainRNG(1, range(3)), chunk=4)
+    state = sampler.init()
+    for _ in range(5):
+        state, info = sampler.step(state)
+        assert not info.accepted.any()
+    with pytest.raises(NonFiniteWeights, match=r"chains \[5, 6, 7\]: every proposal"):
+        sampler.check_started(state, [5, 6, 7])
+
+
+def test_weight_diagnostics_count_non_finite_weights_as_zero() -> None:
+    """p_i = min(1, w_i / w_current) with w = 0 for NaN and -inf: for log w = [0, nan, 0, -inf, 0]
+    the proposals after the first have p = 0, 1, 0, 1 (mean 1/2); NaN counted as accepted gave 3/4."""
+    log_w = torch.tensor([0.0, math.nan, 0.0, -math.inf, 0.0], dtype=torch.float64)
+    assert imh_acceptance(log_w, torch.Generator().manual_seed(0)) == pytest.approx(0.5)
+    # a chain that starts on a NaN weight accepts the first finite proposal
+    assert imh_acceptance(torch.tensor([math.nan, 0.0, 0.0]), torch.Generator().manual_seed(0)) == pytest.approx(1.0)
+    assert effective_sample_size(log_w) == pytest.approx(3.0 / 5.0)  # three equal weights of five
+    assert effective_sample_size(torch.tensor([math.nan, math.inf])) == 0.0
+    rw = phi4_reweighted(np.array([[0.0, np.nan, 0.0, -np.inf] * 4]), np.array([[1.0, 99.0, 1.0, 99.0] * 4]),
+                         np.ones((1, 16)), volume=1)
+    assert rw["abs_magnetization"].value == pytest.approx(1.0)
 
 
 def test_chunking_does_not_change_the_chain() -> None:

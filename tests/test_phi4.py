@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal, getcontext
 
 import pytest
 import torch
@@ -49,6 +50,24 @@ def test_parametrizations_convert_exactly(beta: float, lam: float) -> None:
     phi = torch.randn(5, 8, 8, dtype=torch.float64)
     s_a = _albergo_action(action.field_to_albergo(phi), m2, lam_a)
     torch.testing.assert_close(action(phi), s_a + lam * phi[0].numel(), rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.parametrize("m2", [-5.0, -4.0, -3.999, -1.0, 0.0, 4.0, 1e3])
+def test_m2_lam_conversion_is_accurate_over_many_orders_of_magnitude(m2: float) -> None:
+    """beta from (m2, lamA) against the positive root of lamA beta^2 + (m2 + 4) beta - 2 = 0 in
+    60-digit decimal arithmetic, for lamA from 1e-14 to 1e8 (the cancelling textbook form was off
+    by 9e-5 at lamA = 1e-12, m2 = 0); then the round trip back to (m2, lamA)."""
+    getcontext().prec = 60
+    for k in range(-14, 9):
+        lam_a = 10.0**k
+        b, lam_d = Decimal(m2) + 4, Decimal(lam_a)
+        exact = (-b + (b * b + 8 * lam_d).sqrt()) / (2 * lam_d)
+        action = Phi4Action.from_m2_lam(m2, lam_a)
+        assert abs(Decimal(action.beta) / exact - 1) < Decimal("4e-16"), (m2, lam_a, action.beta, exact)
+        assert abs(Decimal(action.lam) / (lam_d * exact * exact / 4) - 1) < Decimal("1e-15"), (m2, lam_a)
+        m2_back, lam_a_back = action.to_m2_lam()
+        assert lam_a_back == pytest.approx(lam_a, rel=1e-14)
+        assert m2_back + 4.0 == pytest.approx(m2 + 4.0, rel=1e-9, abs=1e-13 * action.beta**-1)
 
 
 def test_mit_tutorial_couplings() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -103,3 +104,37 @@ def test_conditioner_kernel_must_be_odd_and_at_least_3(write_card, kernel: int) 
     model = f'[model]\ncoupling = "affine"\nlayers = 2\nhidden = [4]\nkernel = {kernel}\n'
     with pytest.raises(RunCardError, match=rf"\[model\].kernel = {kernel}: must be odd and at least 3"):
         load_runcard(write_card(extra=model))
+
+
+def test_an_unknown_kind_is_one_line_and_the_real_typo_is_still_found(write_card, tmp_path: Path) -> None:
+    """kind = "HMC": one line for the kind (with the suggestion), no false "unknown key" lines for
+    the keys of hmc, and the misspelt integrator of the same card reported beside it."""
+    text = write_card().read_text().replace('kind = "hmc"', 'kind = "HMC"').replace("seed = 7", 'seed = 7\nintegrator = "omelyn"')
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(RunCardError) as info:
+        load_runcard(tmp_path / "c.toml")
+    assert info.value.problems == [
+        "[sampler].kind = 'HMC': expected 'hmc' or 'nmcmc' (did you mean 'hmc'?)",
+        "[sampler].integrator = 'omelyn': expected 'leapfrog' or 'omelyan' (did you mean 'omelyan'?)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "old, new, match",
+    [
+        ('kind = "hmc"', 'kind = ["hmc"]', r"\[sampler\].kind = \['hmc'\]: expected 'hmc' or 'nmcmc'$"),
+        ('name = "phi4"', "name = 4", r"\[theory\].name = 4: expected 'phi4' or 'u1'"),
+        ("tau = 1.0", "tau = 1" + "0" * 400, r"\[sampler\].tau = 10{400}: expected a number > 0"),
+        ("chains = 4", "chains = 1" + "0" * 30, r"\[sampler\].chains = 10{30}: expected an integer >= 1"),
+        ("seed = 7", "seed = 7\nmeasure_every = 0", r"\[sampler\].measure_every = 0: expected an integer >= 1$"),
+        ("beta = 0.5", "beta = nan", r"\[theory\].beta = nan: expected a number"),
+    ],
+)
+def test_values_of_the_wrong_type_give_one_line_not_a_traceback(write_card, tmp_path: Path, old: str, new: str,
+                                                                  match: str) -> None:
+    text = write_card().read_text()
+    assert old in text
+    (tmp_path / "c.toml").write_text(text.replace(old, new, 1))
+    with pytest.raises(RunCardError) as info:
+        load_runcard(tmp_path / "c.toml")
+    assert len(info.value.problems) == 1 and re.search(match, info.value.problems[0]), info.value.problems

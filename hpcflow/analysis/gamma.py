@@ -14,6 +14,15 @@ For primary observables :math:`a_\alpha` measured on ``R`` replicas (independent
   :math:`C_F/N`), :math:`\sigma_F^2 = C_F/N = 2\tau_{int}\Gamma(0)/N`;
 - :math:`\delta\tau_{int} = \tau_{int}\sqrt{(4W + 2)/N}` (Madras-Sokal).
 
+Conventions where the ``pyerrors`` package differs (tested against it): fluctuations are taken
+about the mean of all replicas (pyerrors: about each replica's own mean, which lowers
+:math:`C_F` by about :math:`(2W+1)(R-1)C_F/N`); the bias correction raises :math:`\Gamma(0)` too,
+:math:`\tau_{int} = \tau_W(1 + (2W+1)/N)/(1 + 2\tau_W/N)` (pyerrors divides by :math:`1 + 1/N`);
+the error of :math:`\tau_{int}` is Madras-Sokal's (pyerrors: Wolff's eq. (42),
+:math:`2\tau_W\sqrt{(W + 1/2 - \tau_W)/N}`); derivatives by central differences (exact for
+quadratic ``f``; pyerrors differentiates automatically). On one replica the value, the error and
+the window agree to rounding.
+
 References:
     | U. Wolff, Comput. Phys. Commun. 156 (2004) 143, hep-lat/0306017
     | N. Madras, A. D. Sokal, J. Stat. Phys. 50 (1988) 109

@@ -37,10 +37,15 @@ def phi4_reweighted(log_w: np.ndarray, m: np.ndarray, e: np.ndarray, volume: int
     :math:`w_i = e^{-S(\phi_i)}/q(\phi_i)`: :math:`\langle O\rangle = \langle wO\rangle_q/\langle w\rangle_q`.
 
     Arguments are ``(R, N_r)`` per proposal. Weights are rescaled by :math:`e^{-\max\log w}`
-    (ratios are unchanged). Errors by the Gamma method on the ratio estimators.
+    (ratios are unchanged); a non-finite log weight is a rejected proposal, weight zero. Errors
+    by the Gamma method on the ratio estimators.
     """
     v = float(volume)
-    w = np.exp(log_w - np.max(log_w))
+    finite = np.isfinite(log_w)
+    if not finite.any():
+        raise ValueError("no proposal has a finite log weight: nothing to reweight")
+    w = np.where(finite, np.exp(np.where(finite, log_w, 0.0) - np.max(log_w[finite])), 0.0)
+    m, e = np.where(finite, m, 0.0), np.where(finite, e, 0.0)
     data = np.stack([w, w * np.abs(m), w * m, w * m * m, w * e], -1)
 
     def mean(a: np.ndarray, k: int) -> float:

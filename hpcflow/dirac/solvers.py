@@ -5,8 +5,11 @@ and CuPy arrays): inner products are :math:`\langle a, b\rangle = \sum \bar a b`
 so a right-hand side may carry a batch axis and is solved as one vector. Each returns a
 :class:`SolveInfo` with the solution, the iteration count, the work in applications of ``D``
 (a preconditioner's own applications of ``D`` are added when it reports them through
-``work``), the history of :math:`|r|/|b|` and whether ``tol`` was reached; an unconverged solve
-is reported, never hidden. The stopping test uses the true residual at the end.
+``work``), the history of :math:`|r|/|b|`, whether ``tol`` was reached and why the iteration
+stopped (``reason``); an unconverged solve is reported, never hidden or raised: a breakdown of
+the recurrence (a zero or non-finite denominator) ends the solve with ``converged = False`` and
+the reason. The stopping test uses the true residual at the end. A zero right-hand side has the
+solution zero (no iterations).
 
 References:
     | Saad, Iterative Methods for Sparse Linear Systems (2003), algorithms 6.9, 7.7, 9.6
@@ -15,6 +18,7 @@ References:
 
 from __future__ import annotations
 
+import cmath
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -34,13 +38,14 @@ class Preconditioner(Protocol):
 
 @dataclass
 class SolveInfo:
-    """Outcome of a solve."""
+    """Outcome of a solve: ``reason`` is ``"converged"``, ``"maxiter"`` or ``"breakdown: ..."``."""
 
     x: Any
     iterations: int
     work: int
     converged: bool
     residuals: list[float] = field(default_factory=list)
+    reason: str = ""
 
     @property
     def final_residual(self) -> float:
@@ -53,6 +58,22 @@ def _dot(a: Any, b: Any) -> complex:
 
 def _norm(a: Any) -> float:
     return math.sqrt(max(_dot(a, a).real, 0.0))
+
+
+def _degenerate(x: complex) -> bool:
+    """A denominator that ends a recurrence: zero, or not finite."""
+    return x == 0 or not cmath.isfinite(x)
+
+
+def _finish(x: Any, iterations: int, work: int, history: list[float], tol: float, why: str | None) -> SolveInfo:
+    """The :class:`SolveInfo` of a solve whose last history entry is the true residual."""
+    converged = history[-1] < tol
+    reason = "converged" if converged else (why or "maxiter")
+    return SolveInfo(x, iterations, work, converged, history, reason)
+
+
+def _zero_rhs(b: Any) -> SolveInfo:
+    return SolveInfo(b * 0, 0, 0, True, [0.0], "converged")
 
 
 class _Counted:
@@ -78,13 +99,19 @@ def cg_normal(apply_d: Operator, apply_ddag: Operator, b: Any, tol: float, maxit
     """
     d, ddag = _Counted(apply_d), _Counted(apply_ddag)
     b_norm = _norm(b)
+    if b_norm == 0:
+        return _zero_rhs(b)
     x, s = b * 0, b
     r = ddag(s)
     p, rr = r, _dot(r, r).real
-    history = [1.0]
+    history, why = [1.0], None
     while history[-1] >= tol and len(history) <= maxiter:
         dp = d(p)
-        alpha = rr / _dot(dp, dp).real
+        pdp = _dot(dp, dp).real
+        if _degenerate(pdp) or _degenerate(rr):
+            why = f"breakdown: |D p|^2 = {pdp:g}, |r|^2 = {rr:g}"
+            break
+        alpha = rr / pdp
         x = x + alpha * p
         s = s - alpha * dp
         r = ddag(s)
@@ -93,39 +120,59 @@ def cg_normal(apply_d: Operator, apply_ddag: Operator, b: Any, tol: float, maxit
         rr = rr_new
         history.append(_norm(s) / b_norm)
     true_res = _norm(b - d(x)) / b_norm
-    return SolveInfo(x, len(history) - 1, d.work + ddag.work, true_res < tol, history + [true_res])
+    return _finish(x, len(history) - 1, d.work + ddag.work, history + [true_res], tol, why)
 
 
 def bicgstab(apply_d: Operator, b: Any, tol: float, maxiter: int) -> SolveInfo:
-    r"""BiCGStab (van der Vorst) with shadow residual :math:`\hat r = b`; two applications of D per iteration."""
+    r"""BiCGStab (van der Vorst) with shadow residual :math:`\hat r = b`; two applications of D per iteration.
+
+    The recurrence divides by :math:`\rho = (\hat r, r)`, :math:`(\hat r, Dp)` and
+    :math:`\omega = (t, s)/(t, t)`; when one of them vanishes (e.g. :math:`D` antisymmetric and
+    :math:`b` real, where :math:`(\hat r, D\hat r) = 0`) the solve stops with
+    ``reason = "breakdown: ..."`` and ``converged = False``: restart with another method (FGMRES
+    has no such breakdown).
+    """
     d = _Counted(apply_d)
     b_norm = _norm(b)
+    if b_norm == 0:
+        return _zero_rhs(b)
     x, r = b * 0, b
     r_hat = b
     rho = alpha = omega = 1.0 + 0j
     v = p = b * 0
-    history = [1.0]
+    history, why = [1.0], None
     while history[-1] >= tol and len(history) <= maxiter:
         rho_new = _dot(r_hat, r)
-        if rho_new == 0:
-            break  # breakdown: reported as unconverged below
+        if _degenerate(rho_new):
+            why = f"breakdown: (r^, r) = {rho_new:g}"
+            break
         beta = (rho_new / rho) * (alpha / omega)
         p = r + beta * (p - omega * v)
         v = d(p)
-        alpha = rho_new / _dot(r_hat, v)
+        r_hat_v = _dot(r_hat, v)
+        if _degenerate(r_hat_v):
+            why = f"breakdown: (r^, D p) = {r_hat_v:g}"
+            break
+        alpha = rho_new / r_hat_v
         s = r - alpha * v
         if _norm(s) / b_norm < tol:
             x = x + alpha * p
             history.append(_norm(s) / b_norm)
             break
         t = d(s)
-        omega = _dot(t, s) / _dot(t, t)
+        tt = _dot(t, t)
+        omega = _dot(t, s) / tt if not _degenerate(tt) else 0j
+        if _degenerate(omega):
+            x = x + alpha * p  # the half step is still an improvement
+            history.append(_norm(s) / b_norm)
+            why = f"breakdown: omega = (t, s)/(t, t) = {omega:g}"
+            break
         x = x + alpha * p + omega * s
         r = s - omega * t
         rho = rho_new
         history.append(_norm(r) / b_norm)
     true_res = _norm(b - d(x)) / b_norm
-    return SolveInfo(x, len(history) - 1, d.work, true_res < tol, history + [true_res])
+    return _finish(x, len(history) - 1, d.work, history + [true_res], tol, why)
 
 
 def fgmres(apply_d: Operator, b: Any, tol: float, maxiter: int, restart: int = 30,
@@ -141,6 +188,8 @@ def fgmres(apply_d: Operator, b: Any, tol: float, maxiter: int, restart: int = 3
     d = _Counted(apply_d)
     m_calls = 0
     b_norm = _norm(b)
+    if b_norm == 0:
+        return _zero_rhs(b)
     x = b * 0
     history = [1.0]
     iterations = 0
@@ -180,4 +229,4 @@ def fgmres(apply_d: Operator, b: Any, tol: float, maxiter: int, restart: int = 3
     if history[-1] >= tol:  # stopped by maxiter: report the true residual
         history.append(_norm(b - d(x)) / b_norm)
     work = d.work + m_calls * int(getattr(precond, "work", 0))
-    return SolveInfo(x, iterations, work, history[-1] < tol, history)
+    return _finish(x, iterations, work, history, tol, None)

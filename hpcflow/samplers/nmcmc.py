@@ -4,6 +4,10 @@ Each chain proposes :math:`\phi' = f(z')`, :math:`z' \sim r` from its own random
 accepts with :math:`\min(1, w(\phi')/w(\phi))`, :math:`\log w = -S(\phi) - \log q(\phi)`. The
 chain is exact for any flow; the flow only sets the acceptance. Proposals are computed ``chunk``
 steps ahead for all chains in one flow call (bounded memory: ``chunk x B`` fields), in float64.
+A proposal whose log weight is not finite (NaN or +-inf) is rejected; a chain whose first
+proposal has one starts with weight zero and accepts its first finite proposal (its own
+stream decides, not the other chains), and a chain that has none by its first measurement
+stops the run (:class:`NonFiniteWeights`).
 Per chain the draws come in the order ``z_1, u_1, z_2, u_2, ...`` whatever the chunk size, and
 the queue of pending proposals is part of the checkpointed state, so a resumed chain is
 bitwise identical.
@@ -15,6 +19,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +29,11 @@ from hpcflow.lattice.rng import ChainRNG
 from hpcflow.models.flows.flow import Flow
 from hpcflow.theories.action import Action
 
-__all__ = ["NMCMC", "NMCMCInfo", "NMCMCState"]
+__all__ = ["NMCMC", "NMCMCInfo", "NMCMCState", "NonFiniteWeights"]
+
+
+class NonFiniteWeights(RuntimeError):
+    """Chains that have not drawn a single proposal with a finite weight."""
 
 
 @dataclass(frozen=True)
@@ -95,15 +104,28 @@ class NMCMC:
         return head
 
     def init(self) -> NMCMCState:
-        """Start every chain at its first proposal (accepted unconditionally)."""
+        """Start every chain at its first proposal; one with a non-finite weight gets weight zero
+        (action ``+inf``, ``log_q`` 0), so that the chain accepts its first finite proposal."""
         p = self._next()
-        return NMCMCState(phi=p["phi"], action=p["action"], log_q=p["log_q"])
+        bad = ~torch.isfinite(-p["action"] - p["log_q"])
+        action = torch.where(bad, torch.full_like(p["action"], math.inf), p["action"])
+        return NMCMCState(phi=p["phi"], action=action, log_q=torch.where(bad, torch.zeros_like(p["log_q"]), p["log_q"]))
+
+    @staticmethod
+    def check_started(state: NMCMCState, chains: list[int]) -> None:
+        """Raise :class:`NonFiniteWeights` if a chain has accepted no finite-weight proposal yet."""
+        stuck = [c for c, ok in zip(chains, torch.isfinite(state.log_w).tolist()) if not ok]
+        if stuck:
+            raise NonFiniteWeights(
+                f"chains {stuck}: every proposal so far had a non-finite log weight (NaN or inf in the flow "
+                "or the action); retrain the flow (lower [training].lr) or raise [sampler].thermalization"
+            )
 
     def step(self, state: NMCMCState) -> tuple[NMCMCState, NMCMCInfo]:
-        """One independence-Metropolis update of every chain."""
+        """One independence-Metropolis update of every chain; non-finite proposals are rejected."""
         p = self._next()
         log_w = -p["action"] - p["log_q"]
-        accepted = p["log_u"] < log_w - state.log_w  # NaN weights are never accepted
+        accepted = torch.isfinite(log_w) & (p["log_u"] < log_w - state.log_w)
         mask = accepted.view(-1, *([1] * len(self.shape)))
         new = NMCMCState(
             phi=torch.where(mask, p["phi"], state.phi),

@@ -88,7 +88,15 @@ class Phi4Action:
         r"""Couplings of :math:`S_A` (Albergo et al.) in this form.
 
         Inverts :math:`m^2 + 4 = 2(1 - 2\lambda)/\beta`, :math:`\lambda_A = 4\lambda/\beta^2`:
-        :math:`\lambda_A\beta^2 + (m^2 + 4)\beta - 2 = 0`, positive root.
+        :math:`\lambda_A\beta^2 + b\beta - 2 = 0` with :math:`b = m^2 + 4`, positive root
+
+        .. math::
+            \beta = \frac{4}{b + \sqrt{b^2 + 8\lambda_A}} \;(b \ge 0), \qquad
+            \beta = \frac{-b + \sqrt{b^2 + 8\lambda_A}}{2\lambda_A} \;(b < 0),
+
+        the two algebraically equal forms written so that nothing cancels (the textbook form
+        loses digits as :math:`\lambda_A \to 0` at :math:`b > 0`; the other as
+        :math:`\lambda_A \to 0` at :math:`b < 0`, where no stable free theory exists).
 
         Example:
             >>> Phi4Action.from_m2_lam(-4.0, 8.0)
@@ -97,12 +105,10 @@ class Phi4Action:
         if lam_a < 0:
             raise ValueError(f"lamA = {lam_a}: must be >= 0")
         b = m2 + 4.0
-        if lam_a == 0:
-            if b <= 0:
-                raise ValueError(f"m2 = {m2}: the free theory needs m2 > -4")
-            beta = 2.0 / b
-        else:
-            beta = (-b + math.sqrt(b * b + 8.0 * lam_a)) / (2.0 * lam_a)
+        if b <= 0 and lam_a == 0:
+            raise ValueError(f"m2 = {m2}: the free theory needs m2 > -4")
+        root = math.sqrt(b * b + 8.0 * lam_a)
+        beta = 4.0 / (b + root) if b >= 0 else (root - b) / (2.0 * lam_a)
         return cls(beta=beta, lam=lam_a * beta * beta / 4.0)
 
     def to_m2_lam(self) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 
 Per-chain results treat each chain alone; combined results treat the chains as replicas of one
 ensemble (Gamma method with replicas). The cost per independent configuration of an observable
-is (seconds per measurement) x 2 tau_int.
+is :func:`hpcflow.analysis.cost.cost_per_independent_config` (stated in the report).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from hpcflow.analysis.correlators import analyze_correlator
+from hpcflow.analysis.cost import COST_DEFINITION, cost_per_independent_config
 from hpcflow.analysis.gamma import gamma_method
 from hpcflow.analysis.gamma import GammaResult
 from hpcflow.analysis.observables import gauge_observables, phi4_observables, phi4_reweighted
@@ -102,7 +103,8 @@ def _markdown(summary: dict[str, Any]) -> str:
         )
     for name, r in summary.get("reweighted", {}).items():
         lines.append(f"| {name} (reweighted proposals) | {r['value']:.6g} | {r['error']:.2g} | {r['tau_int']:.2f} | n/a |")
-    lines += ["", "![histories](history.png)", "![autocorrelation](autocorrelation.png)"]
+    lines += ["", f"Cost: {summary['cost_definition']}.", "",
+              "![histories](history.png)", "![autocorrelation](autocorrelation.png)"]
     if summary["correlator"] is not None:
         fit = summary["correlator"]["fit"]
         lines[-2:-2] = [
@@ -153,11 +155,13 @@ def analyze(run_dir: Path | str) -> Path:
     corr = analyze_correlator(data["C"], data["M"], volume, t_min=card["analysis"]["t_min"]) if theory == "phi4" else None
     timing_path = run_dir / "timing.json"
     cost: dict[str, float] = {}
-    seconds_per_measurement: float | None = None
+    seconds_per_update: float | None = None
     if timing_path.is_file():
         timing = json.loads(timing_path.read_text())
-        seconds_per_measurement = timing["seconds"] / timing["updates"] * card["sampler"]["measure_every"]
-        cost = {name: seconds_per_measurement * 2.0 * r.tau_int for name, r in combined.items()}
+        seconds_per_update = timing["seconds"] / timing["updates"]
+        every = card["sampler"]["measure_every"]
+        cost = {name: cost_per_independent_config(seconds_per_update, r.tau_int, int(n_chains), every)
+                for name, r in combined.items()}
     summary = {
         "run_dir": str(run_dir),
         "complete": data["complete"],
@@ -167,7 +171,8 @@ def analyze(run_dir: Path | str) -> Path:
         "measurements": int(n_meas),
         "sampler_kind": data["kind"],
         **_sampler_summary(data, volume),
-        "seconds_per_measurement": seconds_per_measurement,
+        "seconds_per_update": seconds_per_update,
+        "cost_definition": COST_DEFINITION,
         "observables": {name: r.to_dict(rho_points=2 * r.window + 1) for name, r in combined.items()},
         "per_chain": {name: [pc[name].to_dict() for pc in per_chain] for name in combined},
         "cost_per_independent_config": cost,

@@ -147,6 +147,7 @@ class NMCMCChains(ChainSampler):
         }
 
     def measure(self, state: NMCMCState) -> dict[str, Tensor]:
+        self.nmcmc.check_started(state, list(self.chains))
         return {"log_w": state.log_w}
 
     def checkpoint(self, state: NMCMCState) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow.analysis.cost import COST_DEFINITION
 from hpcflow.analysis.report import pyplot, save_figure
 from hpcflow.io.atomic import atomic_write_text
 from hpcflow.workflow.jobs import check_card_strings
@@ -167,8 +168,8 @@ def run_workflow(card_path: Path, system: System, retries: int = 1) -> Path:
 
 def _summary(run_dir: Path) -> dict[str, Any]:
     data = json.loads((run_dir / "report" / "analysis.json").read_text(encoding="utf-8"))
-    abs_m = data["observables"]["abs_magnetization"] if "abs_magnetization" in data["observables"] else next(iter(data["observables"].values()))
-    seconds = data["seconds_per_measurement"]
+    name = "abs_magnetization" if "abs_magnetization" in data["observables"] else next(iter(data["observables"]))
+    abs_m = data["observables"][name]
     row = {
         "run_dir": str(run_dir),
         "sampler": data["sampler_kind"],
@@ -177,8 +178,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
         "ess": data.get("ess"),
         "tau_int": abs_m["tau_int"],
         "tau_int_error": abs_m["tau_int_error"],
-        # an update of all chains gives `chains` configurations; 2 tau_int of them are worth one independent one
-        "seconds_per_independent_config": None if seconds is None else seconds * 2.0 * abs_m["tau_int"] / data["chains"],
+        "seconds_per_independent_config": data["cost_per_independent_config"].get(name),
     }
     model = run_dir / "model" / "flow.pt"
     if model.is_file():
@@ -220,8 +220,7 @@ def write_report(card: RunCard, sampled: list[Stage], workflow: Path) -> Path:
             f"{fmt(r.get('training_seconds'), '.0f')} | [{Path(r['run_dir']).name}]"
             f"({os.path.relpath(Path(r['run_dir']) / 'report' / 'report.md', workflow)}) |"
         )
-    lines += ["", "Cost per independent configuration: wall seconds per update x 2 tau_int(|M|) / chains "
-              "(training time not included).", "", "![comparison](comparison.png)", ""]
+    lines += ["", f"Cost of |M|: {COST_DEFINITION}.", "", "![comparison](comparison.png)", ""]
     path = workflow / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path

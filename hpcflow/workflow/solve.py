@@ -69,7 +69,7 @@ def solve(card: RunCard) -> Path:
             info = _solve_one(op, sources[k : k + 1], s)
             results.append({
                 "mass": mass, "kappa": op.kappa, "source": k, "iterations": info.iterations, "work": info.work,
-                "converged": info.converged, "final_residual": info.final_residual,
+                "converged": info.converged, "reason": info.reason, "final_residual": info.final_residual,
                 "seconds": time.perf_counter() - t0, "residuals": info.residuals,
             })
     summary = {"card": card.data["solve"], "theory": theory, "lattice": list(lattice), "results": results}

@@ -1,0 +1,81 @@
+"""A validated run card (:class:`RunCard`) and the error that lists every problem of a bad one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpcflow.theories.phi4 import Phi4Action
+
+__all__ = ["UPDATES_KEY", "RunCard", "RunCardError", "default_run_name"]
+
+UPDATES_KEY = {"hmc": "trajectories", "fhmc": "trajectories", "nmcmc": "updates"}
+"""The key of ``[sampler]`` that counts production updates, per kind."""
+
+
+class RunCardError(ValueError):
+    """Every problem of a run card, one line each."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {p}" for p in problems]
+        head = f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {source}"
+        super().__init__("\n  ".join([head, *lines]) if len(problems) > 1 else lines[0])
+
+
+@dataclass(frozen=True)
+class RunCard:
+    """A validated run card: ``data`` holds every section with defaults filled in."""
+
+    source: str
+    data: dict[str, dict[str, Any]]
+    text: str = field(default="", compare=False)
+
+    @property
+    def theory(self) -> dict[str, Any]:
+        return self.data["theory"]
+
+    @property
+    def sampler(self) -> dict[str, Any]:
+        return self.data["sampler"]
+
+    @property
+    def output(self) -> dict[str, Any]:
+        return self.data["output"]
+
+    @property
+    def analysis(self) -> dict[str, Any]:
+        return self.data["analysis"]
+
+    @property
+    def is_solve(self) -> bool:
+        """A card of Dirac-operator solves (``[solve]`` alone, no sampler)."""
+        return "solve" in self.data
+
+    @property
+    def updates(self) -> int:
+        """Production updates per chain (``trajectories`` for HMC, ``updates`` for NMCMC)."""
+        return self.sampler[UPDATES_KEY[self.sampler["kind"]]]
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory (``[output].dir``, else derived from the physics parameters)."""
+        return Path(self.output["dir"])
+
+    def action(self) -> Phi4Action:
+        """The phi^4 action described by ``[theory]`` (see :mod:`hpcflow.workflow.theories` for all)."""
+        return Phi4Action(beta=self.theory["beta"], lam=self.theory["lam"])
+
+    def canonical(self) -> str:
+        """Canonical JSON of the normalized card: equal for equal runs."""
+        return json.dumps(self.data, sort_keys=True)
+
+
+def default_run_name(theory: dict[str, Any], sampler: dict[str, Any]) -> str:
+    """Run directory name from the physics parameters, e.g. ``phi4_8x8_b0.576_l0.5_hmc_s1``."""
+    shape = "x".join(str(n) for n in theory["shape"])
+    lam = f"_l{theory['lam']:.6g}" if "lam" in theory else ""
+    return f"{theory['name']}_{shape}_b{theory['beta']:.6g}{lam}_{sampler['kind']}_s{sampler['seed']}"
