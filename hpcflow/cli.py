@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from hpcflow import __version__
@@ -35,8 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("card", type=Path, help="TOML run card with [model] and [training]")
     s = sub.add_parser("sample", help="run or resume the sampler of a run card")
     s.add_argument("card", type=Path, help="TOML run card")
-    a = sub.add_parser("analyze", help="analyse a run directory and write its report")
+    a = sub.add_parser("analyze", help="analyse a run directory and write its report",
+                       description="Gamma-method analysis of a run directory. With the card's [analysis] settings "
+                       "it writes RUN_DIR/report/; with other settings a new analysis beside it, "
+                       "RUN_DIR/report_<settings>/ (e.g. report_t_min3), unless --out says where.")
     a.add_argument("run_dir", type=Path, help="run directory (holds configs.h5)")
+    a.add_argument("--t-min", type=int, help="first time slice of the correlator fit (default: the card's)")
+    a.add_argument("--t-max", type=int, help="last time slice of the correlator fit (default: the card's, or L0/2)")
+    a.add_argument("--reweight", action=argparse.BooleanOptionalAction, default=None,
+                   help="importance-reweight the NMCMC proposals (default: the card's)")
+    a.add_argument("--out", type=Path, help="report directory (default: see above)")
     v = sub.add_parser("solve", help="Dirac-operator solves on a stored gauge configuration")
     v.add_argument("card", type=Path, help="TOML card with a [solve] section")
     r = sub.add_parser("run", help="the workflow (Parsl): train, sample (+ HMC baseline), analyze, report")
@@ -60,23 +69,51 @@ def _is_root() -> bool:
     return ClusterEnv.detect().is_root
 
 
+def _error(lines: list[str], same_on_every_rank: bool) -> None:
+    """Print an error, one ``hpcflow: error:`` line each; at several ranks rank 0 prints the errors
+    that every rank finds alike (a bad card), and every rank prints its own, with its rank."""
+    from hpcflow.parallel.env import ClusterEnv
+
+    env = ClusterEnv.detect()
+    if env.size > 1 and not env.is_root and same_on_every_rank:
+        return
+    where = f"rank {env.rank}: " if env.size > 1 and not env.is_root else ""
+    for line in lines:
+        print(f"hpcflow: {where}error: {line}", file=sys.stderr)
+
+
 def _say(text: str) -> None:
     if _is_root():
         print(text)
 
 
+class _CardInvalid(Exception):
+    """A card that does not validate: every rank finds the same problems (rank 0 reports them)."""
+
+    def __init__(self, err: Exception) -> None:
+        super().__init__(str(err))
+        self.err = err
+
+
+def _load(card_path: Path):  # noqa: ANN202 - a RunCard (imported lazily)
+    from hpcflow.workflow.runcard import RunCardError, load_runcard
+
+    try:
+        return load_runcard(card_path)
+    except RunCardError as err:
+        raise _CardInvalid(err) from None
+
+
 def _train(card_path: Path, progress: bool) -> None:
-    from hpcflow.workflow.runcard import load_runcard
     from hpcflow.workflow.train import train
 
-    _say(f"trained flow: {train(load_runcard(card_path), progress=progress)}")
+    _say(f"trained flow: {train(_load(card_path), progress=progress)}")
 
 
 def _sample(card_path: Path, progress: bool) -> None:
-    from hpcflow.workflow.runcard import load_runcard
     from hpcflow.workflow.sample import sample
 
-    _say(f"configurations: {sample(load_runcard(card_path), progress=progress)}")
+    _say(f"configurations: {sample(_load(card_path), progress=progress)}")
 
 
 def _solve(card_path: Path) -> None:
@@ -116,69 +153,97 @@ def _jobs(action: str, card_path: Path, system_name: str, output: Path | None) -
         print(f"job id: {submit(path, system)}")
 
 
-def _analyze(run_dir: Path) -> None:
+def _analyze(args: argparse.Namespace) -> None:
     from hpcflow.workflow.analyze import analyze
 
-    report = analyze(run_dir)
+    report = analyze(args.run_dir, t_min=args.t_min, t_max=args.t_max, reweight=args.reweight, out=args.out)
     print((report / "report.md").read_text(encoding="utf-8"))
     print(f"report: {report}")
+
+
+def _dispatch(args: argparse.Namespace, progress: bool) -> None:
+    """Run the subcommand of ``args``."""
+    if args.command == "train":
+        _train(args.card, progress)
+    elif args.command == "sample":
+        _sample(args.card, progress)
+    elif args.command == "solve":
+        _solve(args.card)
+    elif args.command == "analyze":
+        _analyze(args)
+    elif args.command == "run":
+        _run(args.card, args.system, args.retries)
+    elif args.command == "jobs":
+        _jobs(args.jobs_command, args.card, args.system, args.output)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpcflow`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from hpcflow.io.checkpoint import CheckpointError
     from hpcflow.io.shards import ShardingError
     from hpcflow.samplers.nmcmc import NonFiniteWeights
     from hpcflow.workflow.analyze import AnalysisError
-    from hpcflow.workflow.model_io import ModelError
     from hpcflow.workflow.jobs import JobError
+    from hpcflow.workflow.model_io import ModelError
     from hpcflow.workflow.pipeline import WorkflowError
-    from hpcflow.workflow.systems import SystemConfigError
     from hpcflow.workflow.runcard import RunCardError
+    from hpcflow.workflow.rundir import RunDirLocked
     from hpcflow.workflow.signals import Interrupted
+    from hpcflow.workflow.systems import SystemConfigError
     from hpcflow.workflow.train import TrainingDiverged
 
-    progress = not args.no_progress
     try:
-        if args.command == "train":
-            _train(args.card, progress)
-        elif args.command == "sample":
-            _sample(args.card, progress)
-        elif args.command == "solve":
-            _solve(args.card)
-        elif args.command == "analyze":
-            _analyze(args.run_dir)
-        elif args.command == "run":
-            _run(args.card, args.system, args.retries)
-        elif args.command == "jobs":
-            _jobs(args.jobs_command, args.card, args.system, args.output)
-    except (RunCardError, AnalysisError, ModelError, ShardingError, SystemConfigError, WorkflowError, JobError) as err:
-        problems = err.problems if isinstance(err, RunCardError) else [str(err)]
-        source = f"{err.source}: " if isinstance(err, RunCardError) else ""
-        for line in problems:
-            print(f"hpcflow: error: {source}{line}", file=sys.stderr)
+        _dispatch(args, progress=not args.no_progress)
+    except _CardInvalid as invalid:
+        _error([f"{invalid.err.source}: {p}" for p in invalid.err.problems], same_on_every_rank=True)
         return 2
-    except Interrupted as err:
-        print(f"hpcflow: {err}", file=sys.stderr)
+    except (RunCardError, AnalysisError, ModelError, ShardingError, SystemConfigError, WorkflowError, JobError,
+            CheckpointError, RunDirLocked) as err:
+        problems = [f"{err.source}: {p}" for p in err.problems] if isinstance(err, RunCardError) else [str(err)]
+        _error(problems, same_on_every_rank=False)
+        return 2
+    except Interrupted as err:  # every rank stops at the same update; rank 0 says so
+        if _is_root():
+            print(f"hpcflow: {err}", file=sys.stderr)
         return 128 + err.signum
+    except KeyboardInterrupt:  # Ctrl-C outside a stage's own handler (the workflow waiting on its stages)
+        print("hpcflow: interrupted; running stages checkpoint and stop; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
     except (TrainingDiverged, NonFiniteWeights) as err:
-        print(f"hpcflow: error: {err}", file=sys.stderr)
+        _error([str(err)], same_on_every_rank=False)
         return 1
     return 0
 
 
 def entry() -> None:
-    """The ``hpcflow`` command: :func:`main`, then exit with its status; a process of a parallel
-    launch (more than one rank) leaves by :func:`~hpcflow.parallel.teardown.leave`, which skips the
-    interpreter finalization where a torch.distributed teardown race can abort it."""
-    from hpcflow.parallel.env import ClusterEnv
-    from hpcflow.parallel.teardown import leave
+    """The ``hpcflow`` command: :func:`main`, then exit with its status.
 
-    status = main()
-    if ClusterEnv.detect().size == 1:
-        sys.exit(status)
-    leave(status)
+    A process of a parallel launch (more than one rank) leaves by
+    :func:`~hpcflow.parallel.teardown.leave` after a success or a signal (which every rank
+    answers alike), skipping the interpreter finalization where a torch.distributed teardown race
+    can abort it; after a failure, or an exception it did not expect, it prints the error with its
+    rank and ends the whole job (:func:`~hpcflow.parallel.teardown.abort`), so that ranks waiting
+    for it in a collective do not wait until the walltime."""
+    from hpcflow.parallel.env import ClusterEnv
+    from hpcflow.parallel.teardown import abort, leave
+
+    env = ClusterEnv.detect()
+    if env.size == 1:
+        sys.exit(main())
+    try:
+        status = main()
+    except SystemExit as done:  # --help, --version, a bad command line
+        status = done.code if isinstance(done.code, int) else 1
+    except BaseException as err:  # noqa: BLE001 - any failure of one rank must end all of them
+        print(f"hpcflow: rank {env.rank}: error: {type(err).__name__}: {err}", file=sys.stderr)
+        traceback.print_exc()
+        abort(1)
+    if status == 0 or status > 128:
+        leave(status)
+    abort(status)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,51 @@
 #!/usr/bin/env bash
-# Idempotent set-up of hpcflow on Debian (root, or sudo): Open MPI and parallel HDF5 from
-# Debian, a virtual environment in .venv with torch (CPU build), mpi4py, h5py built against
-# the MPI-enabled HDF5, and the package itself in editable mode with its test extras.
+# Idempotent set-up of hpcflow on Debian (root, or sudo): an MPI and parallel HDF5 from Debian,
+# a virtual environment in .venv with torch, mpi4py, h5py built against the MPI-enabled HDF5,
+# Horovod, and the package itself in editable mode with its test extras.
 # Shared by the Makefile, .ci/run and containers/hpcflow.def. A second run that finds
 # everything in place returns in about a second. Recipe and pitfalls: shared/ENVIRONMENT.md.
 #
-# Environment: HPCFLOW_VENV (default <repo>/.venv), PYTHON (default python3),
-# HPCFLOW_TEST_SERVICES=0 (no Slurm/munge for the tests: the container image).
+# Environment:
+#   HPCFLOW_VENV            the environment (default <repo>/.venv); PYTHON its interpreter (python3)
+#   HPCFLOW_MPI=openmpi     Debian's Open MPI and hdf5-openmpi (default: Debian hosts, the tests)
+#   HPCFLOW_MPI=mpich       Debian's MPICH 4 and hdf5-mpich: the MPICH ABI (libmpi.so.12) of Cray
+#                           MPICH and Intel MPI, for images run on Frontier, Perlmutter, Polaris, Aurora
+#   HPCFLOW_MPI=site        the site's MPI and parallel HDF5, nothing from Debian: MPICC (default
+#                           cc, the Cray wrapper) and HDF5_DIR (e.g. from module load cray-hdf5-parallel)
+#   HPCFLOW_TORCH=auto|cpu|cuda  torch's build (auto: CUDA where nvidia-smi sees a GPU, else CPU)
+#   HPCFLOW_HOROVOD=0       skip the Horovod build (the optional backend)
+#   HPCFLOW_TEST_SERVICES=0 no Slurm/munge for the tests (the container image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${HPCFLOW_VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev pkg-config cmake)
+MPI_FLAVOUR=${HPCFLOW_MPI:-openmpi}
+HOROVOD=${HPCFLOW_HOROVOD:-1}
+HOROVOD_VERSION=0.28.1
+TORCH_VERSION=2.13.0
+TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
+
+APT_PACKAGES=(pkg-config cmake build-essential)
+case $MPI_FLAVOUR in
+    openmpi) APT_PACKAGES+=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev)
+             MPICC_BIN=mpicc.openmpi; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-openmpi) ;;
+    mpich)   APT_PACKAGES+=(mpich libmpich-dev libhdf5-mpich-dev)
+             MPICC_BIN=mpicc.mpich; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-mpich) ;;
+    site)    MPICC_BIN=${MPICC:-cc}
+             HDF5_BUILD=(HDF5_DIR="${HDF5_DIR:?HPCFLOW_MPI=site needs HDF5_DIR, the parallel HDF5 of the site}") ;;
+    *)       echo "hpcflow: HPCFLOW_MPI=$MPI_FLAVOUR: expected openmpi, mpich or site" >&2; exit 2 ;;
+esac
 # A single-node Slurm for the tests (started and stopped by the test fixtures, never as a
 # service); HPCFLOW_TEST_SERVICES=0 leaves it out (the container image does).
 [[ ${HPCFLOW_TEST_SERVICES:-1} == 0 ]] || APT_PACKAGES+=(slurm-wlm munge)
-HOROVOD_VERSION=0.28.1
-TORCH_VERSION=2.13.0
+# Debian's own python3 needs python3-venv and python3-dev for the venv and the compiled builds;
+# another interpreter (pyenv, a module) is asked directly.
+"$PYTHON" -c 'import ensurepip, sysconfig, os, sys; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null \
+    || APT_PACKAGES+=(python3-venv python3-dev)
+
 STAMP=$VENV/.hpcflow-install
-WANT=$( (cat scripts/install.sh setup.py; echo "${HPCFLOW_TEST_SERVICES:-1}") | sha256sum | cut -d' ' -f1)
+WANT=$( (cat scripts/install.sh setup.py; echo "${HPCFLOW_TEST_SERVICES:-1} $MPI_FLAVOUR $HOROVOD ${HPCFLOW_TORCH:-auto}") | sha256sum | cut -d' ' -f1)
 
 missing_apt() {
     local p
@@ -41,28 +67,53 @@ if [[ -n $missing ]]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -q --no-install-recommends $missing build-essential
+    $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
 [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip install -q)
 
-# torch first and pinned: a plain 'torch' requirement would pull a multi-GB CUDA build.
-"$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null \
-    || "${PIP[@]}" "torch==$TORCH_VERSION"
-"${PIP[@]}" 'setuptools>=77' wheel 'cython>=3' pkgconfig 'numpy>=1.26' 'mpi4py>=4'
+# torch first and pinned: a plain 'torch' requirement would pull a multi-GB CUDA build. Where
+# there is no GPU the CPU build comes from torch's own index; where that index cannot be reached
+# (these development machines: only PyPI), the plain pin, which a local wheel cache may serve.
+torch_build=${HPCFLOW_TORCH:-auto}
+if [[ $torch_build == auto ]]; then
+    torch_build=cpu
+    if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then torch_build=cuda; fi
+fi
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    if [[ $torch_build == cpu ]] && curl -fsS --max-time 5 -o /dev/null "$TORCH_CPU_INDEX/torch/" 2>/dev/null; then
+        echo "hpcflow: torch $TORCH_VERSION, CPU build ($TORCH_CPU_INDEX)"
+        "${PIP[@]}" --index-url "$TORCH_CPU_INDEX" "torch==$TORCH_VERSION"
+    else
+        echo "hpcflow: torch $TORCH_VERSION from PyPI ($torch_build; the CUDA build unless a local wheel serves the pin)"
+        "${PIP[@]}" "torch==$TORCH_VERSION"
+    fi
+fi
+"${PIP[@]}" 'setuptools>=77' wheel 'cython>=3' pkgconfig 'numpy>=1.26'
 
-# h5py against Debian's MPI-enabled HDF5 (the PyPI wheel is serial); about 4 minutes once.
+# mpi4py: the binary wheel loads Debian's Open MPI; MPICH (Debian's or the site's) needs a build
+# against it (the wheel looks for libmpi.so.12 under another name).
+if ! "$VENV/bin/python" -c 'import mpi4py' 2>/dev/null; then
+    if [[ $MPI_FLAVOUR == openmpi ]]; then
+        "${PIP[@]}" 'mpi4py>=4'
+    else
+        echo "hpcflow: building mpi4py against $MPICC_BIN (a minute, once)"
+        MPICC=$MPICC_BIN "${PIP[@]}" --no-binary=mpi4py --no-build-isolation 'mpi4py>=4'
+    fi
+fi
+
+# h5py against the MPI-enabled HDF5 (the PyPI wheel is serial); about 4 minutes once.
 if ! "$VENV/bin/python" -c 'import h5py, sys; sys.exit(not h5py.get_config().mpi)' 2>/dev/null; then
-    echo "hpcflow: building parallel h5py (a few minutes, once)"
-    CC=mpicc HDF5_MPI=ON HDF5_PKGCONFIG_NAME=hdf5-openmpi \
+    echo "hpcflow: building parallel h5py against $MPICC_BIN (a few minutes, once)"
+    env CC="$MPICC_BIN" HDF5_MPI=ON "${HDF5_BUILD[@]}" \
         "${PIP[@]}" --force-reinstall --no-deps --no-binary=h5py --no-build-isolation h5py
 fi
 
 # Horovod (the optional data-parallel backend; the test suite runs it at 2 ranks). 0.28.1 is the
 # last release and asks CMake for C++14, but torch >= 2.1 headers need C++17 (fixed upstream after
 # the release): build the sdist with the standard raised to 17. About 5 minutes, once.
-if ! "$VENV/bin/python" -c "import horovod.torch" 2>/dev/null; then
+if [[ $HOROVOD == 1 ]] && ! "$VENV/bin/python" -c "import horovod.torch" 2>/dev/null; then
     echo "hpcflow: building Horovod $HOROVOD_VERSION with the C++17 patch (a few minutes, once)"
     HVD=$ROOT/build/horovod
     rm -rf "$HVD" && mkdir -p "$HVD"
@@ -82,4 +133,4 @@ fi
 "$VENV/bin/python" -c 'import h5py; assert h5py.get_config().mpi, "h5py lost its MPI build"'
 
 echo "$WANT" > "$STAMP"
-echo "hpcflow: environment ready in $VENV"
+echo "hpcflow: environment ready in $VENV (MPI: $MPI_FLAVOUR, torch: $torch_build)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -170,3 +171,34 @@ def test_nmcmc_kill_9_and_sigterm_then_resume_give_identical_data(tmp_path: Path
     direct = (w * np.abs(prop_m)).sum() / w.sum() / 36
     assert summary["reweighted"]["abs_magnetization"]["value"] == pytest.approx(direct, rel=1e-9)
     assert not np.allclose(chain_log_w.mean(), log_w.mean())  # the two weight sets differ: the test can tell
+
+
+def test_a_complete_store_survives_a_rerun_with_broken_or_lost_checkpoints(write_card, tmp_path: Path) -> None:
+    """Unreadable checkpoints are an error (they were once taken for "no checkpoint", and a
+    fresh store replaced the complete one); lost checkpoints beside a store with rows as well."""
+    card = write_card(trajectories=20, thermalization=0, checkpoint_every=10)
+    assert _run("sample", str(card)).returncode == 0
+    run = tmp_path / "run"
+    store = (run / "configs.h5").read_bytes()
+    for state in (run / "checkpoints").glob("*/state.pt"):
+        state.write_bytes(b"damaged")
+    res = _run("sample", str(card))
+    assert res.returncode == 2 and "no complete checkpoint can be read" in res.stderr, res.stderr
+    assert (run / "configs.h5").read_bytes() == store
+    shutil.rmtree(run / "checkpoints")
+    res = _run("sample", str(card))
+    assert res.returncode == 2 and "holds 20 rows but the run has no checkpoint" in res.stderr, res.stderr
+    assert (run / "configs.h5").read_bytes() == store
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (dict(shape=[2048, 2048], chains=16384, trajectories=10), r"\[sampler\]\.chains = 16384: 16384 chains .* need about .* GiB on this rank's cpu"),
+    (dict(shape=[1024, 1024], chains=1, trajectories=10**8), r"\[sampler\]: the store needs .* GiB .* free"),
+])
+def test_a_lattice_too_large_for_memory_or_disk_is_refused_before_allocating(write_card, tmp_path: Path,
+                                                                             overrides: dict, match: str) -> None:
+    res = _run("sample", str(write_card(thermalization=0, **overrides)))
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(match, lines[0]), res.stderr
+    assert not (tmp_path / "run" / "configs.h5").exists()

@@ -22,8 +22,10 @@ EXAMPLE_CARD = "jobs/cards/phi4_flow_32x32.toml"
 
 @pytest.mark.parametrize("name", system_names())
 def test_committed_examples_are_what_render_writes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system without setup lines runs this machine's interpreter (``sys.executable``); its
+    committed example says ``python3`` in its place."""
     monkeypatch.chdir(REPO)
-    expected = render(load_runcard(EXAMPLE_CARD), EXAMPLE_CARD, load_system(name))
+    expected = render(load_runcard(EXAMPLE_CARD), EXAMPLE_CARD, load_system(name)).replace(sys.executable, "python3")
     committed = REPO / "jobs" / "examples" / f"{name}.sh"
     assert committed.read_text() == expected, (
         f"jobs/examples/{name}.sh is stale: hpcflow jobs render {EXAMPLE_CARD} --system {name} -o {committed}"
@@ -119,3 +121,39 @@ def test_pbs_script_run_by_hand_as_pbs_would(tmp_path: Path) -> None:
         assert f.attrs["complete"] and json.loads(f.attrs["parallel"])["ranks"] == 2
     assert (tmp_path / "run" / "report" / "analysis.json").is_file()
     assert os.access(script, os.R_OK)
+
+
+def test_the_local_script_runs_outside_the_virtual_environment(write_card, tmp_path: Path) -> None:
+    """The rendered local script names this hpcflow's interpreter, so it runs from a shell that
+    has no virtual environment on its PATH (a bare ``python3`` gave 'No module named hpcflow')."""
+    card = write_card(trajectories=20, thermalization=5, chains=2)
+    script = tmp_path / "local.sh"
+    res = subprocess.run(hpcflow_cmd("jobs", "render", str(card), "--system", "local", "-o", str(script)),
+                         env=mpi_env(), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert f"{sys.executable} -m hpcflow.cli" in script.read_text()
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(["bash", str(script)], env=bare, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "run" / "report" / "analysis.json").is_file()
+
+
+def test_parsl_blocks_ask_for_what_the_job_scripts_ask_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Whole nodes and the GPUs of a node on Slurm; on PBS the GPUs, the working directory and the
+    environment of the workflow before the setup lines; Open MPI's own launch line on generic PBS."""
+    pytest.importorskip("parsl", reason="the workflow needs Parsl (pip install '.[workflow]')")
+    from hpcflow.workflow.parsl_config import mpi_prefix, parsl_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HPCFLOW_VENV", "/opt/venv")
+    perlmutter = parsl_config(load_system("perlmutter"), tmp_path / "p").executors[0].provider
+    assert perlmutter.exclusive and perlmutter.gpus_per_node == 4 and perlmutter.nodes_per_block == 2
+    assert not parsl_config(load_system("slurm"), tmp_path / "s").executors[0].provider.exclusive
+    polaris = parsl_config(load_system("polaris"), tmp_path / "q").executors[0].provider
+    assert polaris.select_options == ":ngpus=4"
+    lines = polaris.worker_init.splitlines()
+    assert lines[0] == f"cd {tmp_path}" and "export HPCFLOW_VENV=/opt/venv" in lines and any(x.startswith("export PATH=") for x in lines)
+    assert lines.index("export HPCFLOW_VENV=/opt/venv") < lines.index("module use /soft/modulefiles")
+    assert mpi_prefix(load_system("polaris")) == "$PARSL_MPI_PREFIX"
+    assert mpi_prefix(load_system("pbs")) == 'mpiexec -n 2 -hostfile "$PBS_NODEFILE"'
+    assert "-ppn" not in mpi_prefix(load_system("pbs"))

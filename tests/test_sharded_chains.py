@@ -184,3 +184,17 @@ def test_sharded_nmcmc_writes_the_store_of_one_rank(tmp_path: Path) -> None:
     for key in one:  # the flow is evaluated per chain: batch composition does not enter
         np.testing.assert_array_equal(one[key], two[key], err_msg=key)
     assert 0 < one["nmcmc/accepted"].mean() < 1
+
+
+def test_a_rank_that_fails_before_a_collective_ends_the_whole_job(tmp_path: Path) -> None:
+    """A per-rank store whose rank-1 file is lost: rank 1 fails to open it while rank 0 goes on
+    to the next collective. The job must end promptly with rank 1's message (before: rank 0
+    waited in the barrier until the walltime), with the non-zero status of the failure."""
+    card = _card(tmp_path, "lost", io="per-rank", trajectories=40, every=20)
+    assert _sample(card, 2).returncode == 0
+    run = tmp_path / "lost"
+    shutil.rmtree(run / "checkpoints" / "0000000060")  # resume from 40: the store is reopened for writing
+    (run / "configs.rank00001.h5").unlink()
+    res = _sample(card, 2)  # a hang ends in the subprocess timeout, and fails the test
+    assert res.returncode != 0
+    assert "hpcflow: rank 1: error:" in res.stderr and "configs.rank00001.h5" in res.stderr, res.stderr

@@ -37,20 +37,24 @@ def _env(slurm: SlurmCluster) -> dict[str, str]:
 
 
 def test_submitted_job_trains_and_samples_on_two_ranks(slurm: SlurmCluster, tmp_path: Path) -> None:
-    (tmp_path / "card.toml").write_text(tiny_flow_card(tmp_path / "run", extra=BASELINE))
+    """Relative paths, as in the shipped cards: the card given as ``card.toml`` and its run
+    directory ``runs/rel``; the script is written under ``runs/`` and the job still finds both."""
+    (tmp_path / "card.toml").write_text(tiny_flow_card("runs/rel", extra=BASELINE))
     res = subprocess.run(hpcflow_cmd("jobs", "submit", "card.toml", "--system", "slurm"), env=_env(slurm),
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
+    assert "job script: runs/rel.slurm.sh" in res.stdout
     job_id = re.search(r"job id: (\d+)", res.stdout).group(1)
     state = slurm.wait(job_id)
-    logs = "".join(p.read_text() for p in tmp_path.glob("hpcflow-run-*.out"))
+    run = tmp_path / "runs" / "rel"
+    logs = "".join(p.read_text() for p in tmp_path.rglob("hpcflow-rel-*.out"))
     assert state == "COMPLETED", logs
-    meta = torch.load(tmp_path / "run" / "model" / "flow.pt", weights_only=True)["meta"]
+    meta = torch.load(run / "model" / "flow.pt", weights_only=True)["meta"]
     assert meta["ranks"] == 2 and meta["backend"] == "ddp"
-    with h5py.File(tmp_path / "run" / "configs.h5") as f:
+    with h5py.File(run / "configs.h5") as f:
         assert f.attrs["complete"] and f["phi"].shape == (4, 200, 6, 6)
         assert json.loads(f.attrs["parallel"])["ranks"] == 2
-    assert (tmp_path / "run" / "report" / "analysis.json").is_file()
+    assert (run / "report" / "analysis.json").is_file()
 
 
 def test_parsl_workflow_through_a_slurm_provider(slurm: SlurmCluster, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
+from hpcflow.io.checkpoint import CheckpointError, latest_checkpoint, save_checkpoint
 from hpcflow.io.store import ConfigStore
 
 
@@ -72,3 +72,29 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
     # a damaged newest checkpoint falls back to the previous one
     (ckpt / "0000000030" / "state.pt").write_bytes(b"garbage")
     assert latest_checkpoint(ckpt)[0] == 20
+    # all of them damaged is an error, never "no checkpoint" (which would start the run over)
+    (ckpt / "0000000020" / "state.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="no complete checkpoint can be read .*0000000030.*0000000020"):
+        latest_checkpoint(ckpt)
+
+
+def test_a_file_system_that_refuses_hdf5_locks_is_opened_without_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Lustre without flock: HDF5 fails with "unable to lock file"; the store opens without
+    HDF5's lock (and says so) instead of stopping the run."""
+    path = tmp_path / "configs.h5"
+    ConfigStore.create(path, {"x": ((2, 3), "f8")}, {"complete": False})
+    real = h5py.File
+
+    def refusing(name, mode="r", *args, locking=None, **kwargs):  # noqa: ANN001, ANN202
+        if locking is None:
+            raise OSError("Unable to open file (unable to lock file, errno = 38, error message = 'Function not implemented')")
+        return real(name, mode, *args, locking=locking, **kwargs)
+
+    monkeypatch.setattr(h5py, "File", refusing)
+    with caplog.at_level("WARNING"), ConfigStore(path, "r+") as store:
+        assert store.rows("x") == 0
+    assert "refuses HDF5's file lock" in caplog.text
+    monkeypatch.setattr(h5py, "File", lambda *a, **k: (_ for _ in ()).throw(OSError("no such file")))
+    with pytest.raises(OSError, match="no such file"):
+        ConfigStore(path)

@@ -35,15 +35,19 @@ def effective_mass(g: np.ndarray) -> np.ndarray:
         return np.where(ratio >= 1.0, np.arccosh(np.maximum(ratio, 1.0)), np.nan)
 
 
-def cosh_fit(g: np.ndarray, sigma: np.ndarray, t_min: int) -> tuple[float, float, float]:
-    r"""Uncorrelated least-squares fit of :math:`A\cosh(m(t - L_0/2))` on ``t_min <= t <= L0/2``.
+def cosh_fit(g: np.ndarray, sigma: np.ndarray, t_min: int, t_max: int | None = None) -> tuple[float, float, float]:
+    r"""Uncorrelated least-squares fit of :math:`A\cosh(m(t - L_0/2))` on ``t_min <= t <= t_max``
+    (default ``t_max = L0/2``).
 
-    Returns ``(m, A, chi2)``; ``sigma`` are fixed weights (errors of ``G``).
+    Returns ``(m, A, chi2)``; ``sigma`` are fixed weights (errors of ``G``): the covariance of the
+    time slices is not used (an uncorrelated fit, so chi2/dof is not a goodness of fit); the
+    error of ``m`` comes from the Gamma method on the fit as a function of the means.
     """
     l0 = g.size
-    t = np.arange(t_min, l0 // 2 + 1)
+    t_max = l0 // 2 if t_max is None else t_max
+    t = np.arange(t_min, t_max + 1)
     if t.size < 2:
-        raise ValueError(f"fit range t_min = {t_min}..{l0 // 2} holds fewer than 2 points")
+        raise ValueError(f"fit range t_min = {t_min}..{t_max} holds fewer than 2 points")
     y, w = g[t], 1.0 / sigma[t]
     ratio = (g[t_min - 1] + g[t_min + 1]) / (2.0 * g[t_min]) if t_min >= 1 else 2.0
     m0 = math.acosh(ratio) if ratio > 1.0 else 0.5
@@ -67,6 +71,7 @@ class CorrelatorAnalysis:
     amplitude: float
     chi2_per_dof: float
     t_min: int
+    t_max: int
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
@@ -75,7 +80,8 @@ class CorrelatorAnalysis:
             "m_eff": [None if r is None else [r.value, r.error] for r in self.m_eff],
             "fit": {
                 "model": "A cosh(m (t - L0/2))",
-                "t_range": [self.t_min, len(self.g) // 2],
+                "correlated": False,
+                "t_range": [self.t_min, self.t_max],
                 "m": self.mass.to_dict(),
                 "xi": self.xi.to_dict(),
                 "A": self.amplitude,
@@ -84,18 +90,20 @@ class CorrelatorAnalysis:
         }
 
 
-def analyze_correlator(c: np.ndarray, m: np.ndarray, volume: int, t_min: int = 1) -> CorrelatorAnalysis:
+def analyze_correlator(c: np.ndarray, m: np.ndarray, volume: int, t_min: int = 1,
+                       t_max: int | None = None) -> CorrelatorAnalysis:
     """Full correlator analysis.
 
     Arguments:
         c: time-slice correlator estimators ``(R, N_r, L0)``.
         m: magnetizations ``(R, N_r)``.
         volume: number of lattice sites.
-        t_min: first time slice of the fit (``1 <= t_min < L0/2``).
+        t_min, t_max: the fit range (``1 <= t_min < t_max <= L0/2``; ``t_max`` default ``L0/2``).
     """
     l0 = c.shape[-1]
-    if not 1 <= t_min < l0 // 2:
-        raise ValueError(f"t_min = {t_min}: must satisfy 1 <= t_min < L0/2 = {l0 // 2}")
+    t_max = l0 // 2 if t_max is None else t_max
+    if not 1 <= t_min < t_max <= l0 // 2:
+        raise ValueError(f"fit range t_min = {t_min}, t_max = {t_max}: must satisfy 1 <= t_min < t_max <= L0/2 = {l0 // 2}")
     data = np.concatenate([c, m[..., None]], axis=-1)
     g = [gamma_method(data, lambda a, t=t: connected_correlator(a, volume)[t]) for t in range(l0)]
     g_mean = np.array([r.value for r in g])
@@ -107,12 +115,12 @@ def analyze_correlator(c: np.ndarray, m: np.ndarray, volume: int, t_min: int = 1
     sigma = np.where(sigma > 0, sigma, 1.0)
 
     def fitted_mass(a: np.ndarray) -> float:
-        return cosh_fit(connected_correlator(a, volume), sigma, t_min)[0]
+        return cosh_fit(connected_correlator(a, volume), sigma, t_min, t_max)[0]
 
     mass = gamma_method(data, fitted_mass)
     xi = gamma_method(data, lambda a: 1.0 / fitted_mass(a))
-    _, amplitude, chi2 = cosh_fit(g_mean, sigma, t_min)
-    dof = l0 // 2 + 1 - t_min - 2
+    _, amplitude, chi2 = cosh_fit(g_mean, sigma, t_min, t_max)
+    dof = t_max + 1 - t_min - 2
     return CorrelatorAnalysis(
         g=g,
         m_eff=m_eff,
@@ -121,4 +129,5 @@ def analyze_correlator(c: np.ndarray, m: np.ndarray, volume: int, t_min: int = 1
         amplitude=amplitude,
         chi2_per_dof=chi2 / dof if dof > 0 else math.nan,
         t_min=t_min,
+        t_max=t_max,
     )

@@ -88,7 +88,7 @@ class WilsonDirac:
     def _clover_matrix(self) -> Tensor:
         r""":math:`c_{sw}\frac{i}{4}\sum_{\mu\nu}\sigma_{\mu\nu}\otimes\hat F_{\mu\nu}` per site, ``(*L, S N, S N)``."""
         s, n = self.gammas.shape[-1], self.links.shape[-1]
-        total = torch.zeros((*self.links.shape[1:-2], s * n, s * n), dtype=self.dtype)
+        total = torch.zeros((*self.links.shape[1:-2], s * n, s * n), dtype=self.dtype, device=self.links.device)
         for mu in range(self.dim):
             for nu in range(mu + 1, self.dim):
                 f = clover_field_strength(self.links, mu, nu)

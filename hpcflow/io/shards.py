@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hpcflow.io.store import ConfigStore, rank_file
+from hpcflow.io.store import ConfigStore, open_h5, rank_file
 from hpcflow.parallel.world import World
 
 __all__ = ["BlockWriter", "ShardingError", "choose_layout", "stored_blocks", "stored_layout"]
@@ -49,7 +49,7 @@ def choose_layout(io: str, ranks: int) -> str:
 
 def stored_layout(path: Path) -> tuple[str, list[range] | None]:
     """Layout of an existing store and, for ``per-rank``, the chain blocks of its files."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path, "r") as f:
         layout = str(f.attrs.get("layout", "single"))
         blocks = json.loads(f.attrs["blocks"]) if "blocks" in f.attrs else None
     return layout, None if blocks is None else [range(a, b) for a, b in blocks]

@@ -12,6 +12,11 @@ rows counted there; a restarted run overwrites rows beyond its checkpoint with i
 Attributes of the root group hold the run card and provenance; :meth:`ConfigStore.finalize`
 adds the summary (e.g. acceptance) when the run is complete.
 
+File locking: HDF5 >= 1.10 locks files with ``flock``, which some parallel file systems (Lustre
+mounted without ``flock``, some NFS) refuse ("unable to lock file"). :func:`open_h5` then opens
+the file without HDF5's lock, with a warning (as ``HDF5_USE_FILE_LOCKING=FALSE`` would); the
+run directory's own lock (:mod:`hpcflow.workflow.rundir`) still keeps a second job out.
+
 Several ranks write one store in one of two layouts (attribute ``layout``), which readers cannot
 tell apart: ``"single"``, one file that every rank opens with the ``mpio`` driver and writes its
 block of chains into collectively; and ``"per-rank"``, one file per rank
@@ -22,6 +27,7 @@ block of chains into collectively; and ``"per-rank"``, one file per rank
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -31,7 +37,9 @@ import numpy as np
 
 from hpcflow.io.atomic import atomic_write
 
-__all__ = ["ConfigStore", "DatasetSpec", "rank_file"]
+__all__ = ["ConfigStore", "DatasetSpec", "open_h5", "rank_file"]
+
+log = logging.getLogger(__name__)
 
 DatasetSpec = tuple[tuple[int, ...], str]
 """``(shape, dtype)`` of a dataset; ``shape[:2]`` is ``(chains, rows)``."""
@@ -39,6 +47,17 @@ DatasetSpec = tuple[tuple[int, ...], str]
 
 def _attr(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, np.generic)) else json.dumps(value, sort_keys=True)
+
+
+def open_h5(path: Path, mode: str = "r", **kwargs: Any) -> h5py.File:
+    """``h5py.File``, retried without HDF5's file lock where the file system refuses locks."""
+    try:
+        return h5py.File(path, mode, **kwargs)
+    except OSError as err:
+        if "lock" not in str(err).lower():
+            raise
+        log.warning("%s: the file system refuses HDF5's file lock (%s); opening without it", path, err)
+        return h5py.File(path, mode, locking=False, **kwargs)
 
 
 def rank_file(path: Path, rank: int) -> Path:
@@ -60,7 +79,7 @@ class ConfigStore:
             raise ValueError(f"mode = {mode!r}: expected 'r' or 'r+'")
         self.path = Path(path)
         self.comm = comm
-        self.file = h5py.File(self.path, mode, **({} if comm is None else {"driver": "mpio", "comm": comm}))
+        self.file = open_h5(self.path, mode, **({} if comm is None else {"driver": "mpio", "comm": comm}))
         self.names: list[str] = json.loads(self.file["written"].attrs["names"])
         self.chains = chains
         self._staged: dict[int, int] = {}
@@ -83,7 +102,7 @@ class ConfigStore:
                 )
 
         def write(tmp: Path) -> None:
-            with h5py.File(tmp, "w", track_order=True) as f:
+            with open_h5(tmp, "w", track_order=True) as f:
                 for key, value in attrs.items():
                     f.attrs[key] = _attr(value)
                 for name, (shape, dtype) in datasets.items():

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["ChainRNG", "chain_seed"]
+__all__ = ["ChainRNG", "chain_seed", "seeded_generator"]
 
 
 def chain_seed(seed: int, chain: int) -> int:
@@ -21,35 +21,42 @@ def chain_seed(seed: int, chain: int) -> int:
     return int(state[0]) | (int(state[1]) << 32)
 
 
+def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with ``seed``. CPU and CUDA generators are
+    different algorithms: the same seed gives other numbers on each device type."""
+    g = torch.Generator(device=device)
+    g.manual_seed(seed)
+    return g
+
+
 class ChainRNG:
-    """One CPU ``torch.Generator`` per chain; draws are stacked along the batch axis.
+    """One ``torch.Generator`` per chain, on the device of the chains; draws are stacked along
+    the batch axis and made on that device.
 
     Arguments:
         seed: the run seed (``>= 0``).
         chains: global indices of the chains held here (e.g. ``range(B)``).
+        device: where the chains live (``cpu`` by default).
     """
 
-    def __init__(self, seed: int, chains: range | list[int]) -> None:
+    def __init__(self, seed: int, chains: range | list[int], device: torch.device | str = "cpu") -> None:
         self.chains = list(chains)
-        self.generators = []
-        for c in self.chains:
-            g = torch.Generator(device="cpu")
-            g.manual_seed(chain_seed(seed, c))
-            self.generators.append(g)
+        self.device = torch.device(device)
+        self.generators = [seeded_generator(chain_seed(seed, c), self.device) for c in self.chains]
 
     def __len__(self) -> int:
         return len(self.chains)
 
     def normal(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> Tensor:
         """Standard normal draws of shape ``(B, *shape)``, row ``b`` from chain ``b``'s stream."""
-        out = torch.empty((len(self), *shape), dtype=dtype)
+        out = torch.empty((len(self), *shape), dtype=dtype, device=self.device)
         for row, g in zip(out, self.generators):
-            torch.randn(shape, generator=g, dtype=dtype, out=row)
+            torch.randn(shape, generator=g, dtype=dtype, device=self.device, out=row)
         return out
 
     def uniform(self, shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float64) -> Tensor:
         """Uniform draws in ``[0, 1)`` of shape ``(B, *shape)``, row ``b`` from chain ``b``'s stream."""
-        out = torch.empty((len(self), *shape), dtype=dtype)
+        out = torch.empty((len(self), *shape), dtype=dtype, device=self.device)
         for row, g in zip(out.view(len(self), -1), self.generators):
             row.uniform_(generator=g)
         return out
@@ -59,10 +66,13 @@ class ChainRNG:
         return [g.get_state() for g in self.generators]
 
     def set_state(self, states: list[Tensor]) -> None:
-        """Restore states saved by :meth:`get_state`; the chain count must match."""
+        """Restore states saved by :meth:`get_state`; the chain count (and the device type, whose
+        generator the states belong to) must match."""
         if len(states) != len(self.generators):
             raise ValueError(
                 f"checkpoint holds RNG states of {len(states)} chains, this run has {len(self)}"
             )
+        if states and states[0].numel() != self.generators[0].get_state().numel():
+            raise ValueError(f"checkpoint holds RNG states of another device type than {self.device.type}")
         for g, s in zip(self.generators, states):
             g.set_state(s)

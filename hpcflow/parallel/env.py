@@ -23,8 +23,6 @@ import socket
 from dataclasses import dataclass
 from typing import Mapping
 
-import torch
-
 __all__ = ["ClusterEnv"]
 
 _LAUNCHERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -64,9 +62,3 @@ class ClusterEnv:
     def is_root(self) -> bool:
         """Rank 0 writes checkpoints, logs and progress bars."""
         return self.rank == 0
-
-    def device(self) -> torch.device:
-        """``cuda:<local rank mod GPUs>`` when CUDA is there, else the CPU."""
-        if torch.cuda.is_available():
-            return torch.device(f"cuda:{self.local_rank % torch.cuda.device_count()}")
-        return torch.device("cpu")

@@ -1,9 +1,13 @@
 """One interface for data-parallel training, whatever the backend.
 
 ``SerialStrategy`` (one process: laptops, CI), ``DDPStrategy`` (torch.distributed: gloo on CPU,
-nccl on GPU; the default on a cluster) and ``HorovodStrategy`` (imported only when chosen). The
-trainer calls ``init``, ``wrap``, ``all_reduce_mean`` and ``barrier`` and never branches on the
-backend. Methods called before ``init`` raise :class:`StrategyNotInitialized`.
+NCCL when the rank's device is a GPU; the default on a cluster) and ``HorovodStrategy``
+(imported only when chosen). ``init(device)`` joins the world and picks this rank's device
+(:func:`hpcflow.parallel.device.select_device`: ``auto`` is ``cuda:<local rank>`` where CUDA
+exists), which :attr:`Strategy.device` then holds; collectives take tensors on any device and
+compute on that one. The trainer calls ``init``, ``wrap``, ``all_reduce_mean`` and ``barrier``
+and never branches on the backend. Methods called before ``init`` raise
+:class:`StrategyNotInitialized`.
 
 The torch.distributed rendezvous needs no launcher support: rank 0 picks a free TCP port and
 its address, broadcasts them over MPI (mpi4py) when the job was started by mpiexec/srun, or
@@ -20,6 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from hpcflow.parallel.device import select_device
 from hpcflow.parallel.env import ClusterEnv
 from hpcflow.parallel.world import World
 
@@ -55,6 +60,12 @@ class Strategy(abc.ABC):
 
     def __init__(self) -> None:
         self._env: ClusterEnv | None = None
+        self.device = torch.device("cpu")
+
+    def _select_device(self, setting: str, local_rank: int) -> None:
+        self.device = select_device(setting, local_rank)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
 
     @property
     def env(self) -> ClusterEnv:
@@ -67,8 +78,9 @@ class Strategy(abc.ABC):
             raise StrategyNotInitialized(type(self).__name__, method)
 
     @abc.abstractmethod
-    def init(self) -> None:
-        """Join the world (collective over all ranks)."""
+    def init(self, device: str = "cpu") -> None:
+        """Join the world (collective over all ranks) and choose this rank's device for the
+        ``[parallel].device`` setting ``device``."""
 
     @abc.abstractmethod
     def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -106,6 +118,11 @@ class Strategy(abc.ABC):
         self._require("gather_objects")
         return [obj]
 
+    def broadcast_object(self, obj: Any) -> Any:
+        """Rank 0's picklable ``obj`` on every rank."""
+        self._require("broadcast_object")
+        return obj
+
     def shutdown(self) -> None:
         """Leave the world."""
 
@@ -115,13 +132,14 @@ class SerialStrategy(Strategy):
 
     name = "serial"
 
-    def init(self) -> None:
+    def init(self, device: str = "cpu") -> None:
         launched = ClusterEnv.detect()
         if launched.size > 1:  # every rank would run the whole job and overwrite the others
             raise ValueError(
                 f"launched as {launched.size} ranks ({launched.launcher}): choose \"ddp\" or \"horovod\", "
                 "or start one process"
             )
+        self._select_device(device, 0)
         self._env = ClusterEnv(0, 1, 0, "serial", socket.gethostname())
 
     def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -139,25 +157,46 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def rendezvous_address() -> str:
+    """An address of this host that the other nodes can reach: the host name's address unless it
+    is a loopback one (Debian-style hosts map their name to 127.0.1.1), then the address of the
+    interface that routes outwards (a UDP socket "connected" to a public address sends nothing),
+    else the loopback address (a single-host job)."""
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        address = "127.0.0.1"
+    if not address.startswith("127."):
+        return address
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like any remote host, never sent to
+            outward = probe.getsockname()[0]
+        return outward if not outward.startswith("0.") else address
+    except OSError:
+        return address
+
+
 class DDPStrategy(Strategy):
     """torch.distributed DistributedDataParallel (gloo on CPU, nccl on CUDA)."""
 
     name = "ddp"
 
-    def init(self) -> None:
+    def init(self, device: str = "cpu") -> None:
         import os
 
         import torch.distributed as dist
 
         env = ClusterEnv.detect()
+        self._select_device(device, env.local_rank)
         self._env = env
         if env.size == 1:
             return
         if env.launcher == "torchrun":
             address = f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
         else:
-            address = World.detect().bcast(f"tcp://{socket.gethostbyname(socket.gethostname())}:{_free_port()}" if env.rank == 0 else None)
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+            address = World.detect().bcast(f"tcp://{rendezvous_address()}:{_free_port()}" if env.rank == 0 else None)
+        backend = "nccl" if self.device.type == "cuda" else "gloo"
         dist.init_process_group(backend, init_method=address, rank=env.rank, world_size=env.size)
 
     def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -166,7 +205,8 @@ class DDPStrategy(Strategy):
             return model, optimizer
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model), optimizer
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids), optimizer
 
     def all_reduce_mean(self, x: Tensor) -> Tensor:
         self._require("all_reduce_mean")
@@ -174,7 +214,7 @@ class DDPStrategy(Strategy):
             return x.clone()
         import torch.distributed as dist
 
-        out = x.clone()
+        out = x.to(self.device, copy=True)
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         return out / self.env.size
 
@@ -191,8 +231,9 @@ class DDPStrategy(Strategy):
             return x
         import torch.distributed as dist
 
+        x = x.to(self.device).contiguous()
         parts = [torch.empty_like(x) for _ in range(self.env.size)]
-        dist.all_gather(parts, x.contiguous())
+        dist.all_gather(parts, x)
         return torch.cat(parts)
 
     def gather_objects(self, obj: Any) -> list[Any]:
@@ -204,6 +245,16 @@ class DDPStrategy(Strategy):
         out: list[Any] = [None] * self.env.size
         dist.all_gather_object(out, obj)
         return out
+
+    def broadcast_object(self, obj: Any) -> Any:
+        self._require("broadcast_object")
+        if self.env.size == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def shutdown(self) -> None:
         if self._env is not None and self._env.size > 1:
@@ -219,7 +270,7 @@ class HorovodStrategy(Strategy):
 
     name = "horovod"
 
-    def init(self) -> None:
+    def init(self, device: str = "cpu") -> None:
         try:
             import horovod.torch as hvd
         except ImportError as err:
@@ -228,6 +279,7 @@ class HorovodStrategy(Strategy):
             ) from err
         hvd.init()
         self._hvd: Any = hvd
+        self._select_device(device, hvd.local_rank())
         self._env = ClusterEnv(hvd.rank(), hvd.size(), hvd.local_rank(), "horovod", socket.gethostname())
 
     def wrap(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -239,7 +291,7 @@ class HorovodStrategy(Strategy):
 
     def all_reduce_mean(self, x: Tensor) -> Tensor:
         self._require("all_reduce_mean")
-        return self._hvd.allreduce(x, op=self._hvd.Average)
+        return self._hvd.allreduce(x.to(self.device), op=self._hvd.Average)
 
     def reduce_gradients(self, optimizer: torch.optim.Optimizer) -> None:
         # Horovod's optimizer averages asynchronously from backward hooks; wait for it here so
@@ -258,11 +310,15 @@ class HorovodStrategy(Strategy):
 
     def all_gather(self, x: Tensor) -> Tensor:
         self._require("all_gather")
-        return self._hvd.allgather(x)
+        return self._hvd.allgather(x.to(self.device))
 
     def gather_objects(self, obj: Any) -> list[Any]:
         self._require("gather_objects")
         return self._hvd.allgather_object(obj)
+
+    def broadcast_object(self, obj: Any) -> Any:
+        self._require("broadcast_object")
+        return self._hvd.broadcast_object(obj, root_rank=0)
 
     def shutdown(self) -> None:
         if self._env is not None:

@@ -80,6 +80,12 @@ class World:
         """Every rank's ``obj`` in rank order on rank 0; ``None`` elsewhere."""
         return [obj] if self.comm is None else self.comm.gather(obj, root=0)
 
+    def scatter(self, objs: list[Any] | None) -> Any:
+        """Rank ``r`` gets ``objs[r]`` of rank 0's list (the other ranks pass ``None``)."""
+        if self.comm is None:
+            return objs[0] if objs is not None else None
+        return self.comm.scatter(objs, root=0)
+
     def any(self, flag: bool) -> bool:
         """Whether ``flag`` is true on some rank (on every rank)."""
         return flag if self.comm is None else any(self.comm.allgather(bool(flag)))

@@ -35,7 +35,7 @@ def traceless_hermitian(x: Tensor) -> Tensor:
     h = (x - dagger(x)) / 2j
     n = x.shape[-1]
     tr = h.diagonal(dim1=-2, dim2=-1).sum(-1) / n
-    return h - tr[..., None, None] * torch.eye(n, dtype=x.dtype)
+    return h - tr[..., None, None] * torch.eye(n, dtype=x.dtype, device=x.device)
 
 
 def staples(u: Tensor, mu: int) -> Tensor:
@@ -61,7 +61,7 @@ def wilson_force(action: WilsonGaugeAction, u: Tensor) -> Tensor:
     )
 
 
-def _generators(n: int, dtype: torch.dtype) -> Tensor:
+def _generators(n: int, dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
     """Generalized Gell-Mann matrices / 2: ``(N^2 - 1, N, N)`` with tr T_a T_b = delta_ab / 2."""
     gens = []
     for i in range(n):
@@ -76,7 +76,7 @@ def _generators(n: int, dtype: torch.dtype) -> Tensor:
         d[range(k), range(k)] = 1.0
         d[k, k] = -float(k)
         gens.append(d / (2.0 * (k * (k + 1) / 2) ** 0.5))
-    return torch.stack(gens)
+    return torch.stack(gens).to(device)
 
 
 class GaugeHMC:
@@ -102,7 +102,7 @@ class GaugeHMC:
     def momenta(self, u: Tensor) -> Tensor:
         """Gaussian traceless hermitian momenta, one set per link."""
         n = u.shape[-1]
-        gens = _generators(n, u.dtype)
+        gens = _generators(n, u.dtype, u.device)
         p = self.rng.normal((*u.shape[1:-2], n * n - 1))
         return torch.einsum("...a,aij->...ij", p.to(u.dtype), gens)
 

@@ -63,7 +63,7 @@ class NMCMC:
     """Independence Metropolis sampler over a batch of chains.
 
     Arguments:
-        flow: the proposal density (evaluated in float64, without gradients).
+        flow: the proposal density (evaluated in float64, without gradients, on the device of ``rng``).
         action: the target action.
         shape: lattice shape ``(L0, L1)``.
         rng: per-chain random streams.
@@ -73,7 +73,7 @@ class NMCMC:
     def __init__(self, flow: Flow, action: Action, shape: tuple[int, ...], rng: ChainRNG, chunk: int = 64) -> None:
         if chunk < 1:
             raise ValueError(f"chunk = {chunk}: must be >= 1")
-        self.flow = flow.double().eval()
+        self.flow = flow.double().eval().to(rng.device)
         self.action = action
         self.shape = shape
         self.rng = rng
@@ -82,8 +82,8 @@ class NMCMC:
 
     def _refill(self) -> None:
         b = len(self.rng)
-        z = torch.empty((self.chunk, b, *self.shape), dtype=torch.float64)
-        log_u = torch.empty((self.chunk, b), dtype=torch.float64)
+        z = torch.empty((self.chunk, b, *self.shape), dtype=torch.float64, device=self.rng.device)
+        log_u = torch.empty((self.chunk, b), dtype=torch.float64, device=self.rng.device)
         for t in range(self.chunk):
             z[t] = self.rng.normal(self.shape)
             log_u[t] = torch.log(self.rng.uniform())

@@ -193,9 +193,10 @@ def random_su_n(shape: tuple[int, ...], n: int, generator: torch.Generator, dtyp
     return reunitarize(torch.view_as_complex(real).to(dtype))
 
 
-def identity_links(batch: int, shape: tuple[int, ...], n: int, dtype: torch.dtype = torch.complex128) -> Tensor:
+def identity_links(batch: int, shape: tuple[int, ...], n: int, dtype: torch.dtype = torch.complex128,
+                   device: torch.device | str = "cpu") -> Tensor:
     """The free field ``U = 1``, ``(B, d, *L, N, N)``."""
-    eye = torch.eye(n, dtype=dtype)
+    eye = torch.eye(n, dtype=dtype, device=device)
     return eye.expand(batch, len(shape), *shape, n, n).clone()
 
 

@@ -150,7 +150,7 @@ def timeslice_correlator(phi: Tensor) -> Tensor:
     sigma = phi.flatten(2).sum(2)
     volume = phi[0].numel()
     n = sigma.shape[1]
-    t = torch.arange(n)
+    t = torch.arange(n, device=phi.device)
     shifted = sigma[:, (t[:, None] + t[None, :]) % n]  # [b, t, t0] = Sigma(t0 + t)
     return (shifted * sigma[:, None, :]).sum(-1) / volume
 

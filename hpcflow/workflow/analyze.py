@@ -1,5 +1,11 @@
 """The analysis stage: read a run's ``configs.h5``, write ``report/`` (JSON, Markdown, PNG).
 
+Settings (:func:`analysis_settings`): the fit range ``t_min``, ``t_max`` of the correlator and
+``reweight`` (importance reweighting of NMCMC proposals), from the run card's ``[analysis]``
+unless given. An analysis with the card's settings goes to ``report/``; one with other settings
+beside it, to ``report_<settings>/`` (e.g. ``report_t_min3``), so no analysis replaces another;
+``out`` names the directory explicitly (the workflow's stage does).
+
 Per-chain results treat each chain alone; combined results treat the chains as replicas of one
 ensemble (Gamma method with replicas). The cost per independent configuration of an observable
 is :func:`hpcflow.analysis.cost.cost_per_independent_config` (stated in the report).
@@ -23,9 +29,9 @@ from hpcflow.analysis.report import plot_autocorrelation, plot_correlator, plot_
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.store import ConfigStore
 from hpcflow.models.flows.loss import effective_sample_size
-from hpcflow.workflow.sample import STORE
+from hpcflow.workflow.rundir import STORE
 
-__all__ = ["AnalysisError", "analyze"]
+__all__ = ["AnalysisError", "analysis_settings", "analyze"]
 
 MIN_MEASUREMENTS = 8
 
@@ -48,7 +54,33 @@ def _read(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def _sampler_summary(data: dict[str, Any], volume: int) -> dict[str, Any]:
+def analysis_settings(card: dict[str, Any], t_min: int | None = None, t_max: int | None = None,
+                      reweight: bool | None = None) -> dict[str, Any]:
+    """The settings of an analysis of a run of ``card`` (normalized): its ``[analysis]``, then
+    the given overrides; ``t_max`` resolved (default ``L0/2``). Bad values: :class:`AnalysisError`."""
+    a, half = card["analysis"], card["theory"]["shape"][0] // 2
+    out = {
+        "t_min": a["t_min"] if t_min is None else t_min,
+        "t_max": a.get("t_max", half) if t_max is None else t_max,
+        "reweight": a["reweight"] if reweight is None else reweight,
+    }
+    if card["theory"]["name"] == "phi4" and not 1 <= out["t_min"] < out["t_max"] <= half:
+        raise AnalysisError(f"--t-min {out['t_min']} --t-max {out['t_max']}: the fit range needs "
+                            f"1 <= t_min < t_max <= L0/2 = {half}")
+    if out["reweight"] and card["sampler"]["kind"] != "nmcmc":
+        raise AnalysisError(f"--reweight: reweighting needs flow proposals; this is a {card['sampler']['kind']} run")
+    return out
+
+
+def _report_dir(run_dir: Path, card: dict[str, Any], settings: dict[str, Any]) -> Path:
+    """``report/`` for the card's own settings, else ``report_<the settings that differ>``."""
+    default = analysis_settings(card)
+    changed = [f"{k}{v}" if not isinstance(v, bool) else (k if v else f"no_{k}") for k, v in settings.items()
+               if default[k] != v]
+    return run_dir / ("report_" + "_".join(changed) if changed else "report")
+
+
+def _sampler_summary(data: dict[str, Any], volume: int, reweight: bool) -> dict[str, Any]:
     """Acceptance and the sampler's own diagnostics (``<exp(-dH)>`` for HMC, ESS for NMCMC)."""
     kind = data["kind"]
     out: dict[str, Any] = {"acceptance": float(data[f"{kind}/accepted"].mean())}
@@ -57,7 +89,7 @@ def _sampler_summary(data: dict[str, Any], volume: int) -> dict[str, Any]:
     else:  # proposals: nmcmc/log_w (observables/log_w are the chain's current weights)
         out["ess"] = effective_sample_size(torch.from_numpy(data["nmcmc/log_w"]).flatten())
         out["longest_rejection_run"] = int(_longest_rejection_run(data["nmcmc/accepted"]))
-        if data["card"]["analysis"]["reweight"]:
+        if reweight:
             rw = phi4_reweighted(data["nmcmc/log_w"], data["nmcmc/proposal_M"], data["nmcmc/proposal_e"], volume)
             out["reweighted"] = {name: r.to_dict() for name, r in rw.items()}
     return out
@@ -109,7 +141,8 @@ def _markdown(summary: dict[str, Any]) -> str:
         fit = summary["correlator"]["fit"]
         lines[-2:-2] = [
             f"Correlation length xi = {fit['xi']['value']:.4f} +- {fit['xi']['error']:.4f} "
-            f"(cosh fit on t = {fit['t_range'][0]}..{fit['t_range'][1]}, chi2/dof = {fit['chi2_per_dof']:.2f})",
+            f"(uncorrelated cosh fit on t = {fit['t_range'][0]}..{fit['t_range'][1]}, "
+            f"chi2/dof = {fit['chi2_per_dof']:.2f}, not a goodness of fit)",
             "",
         ]
         lines.append("![correlator](correlator.png)")
@@ -139,11 +172,14 @@ def _histories(data: dict[str, Any], theory: str, volume: int) -> dict[str, np.n
     return out
 
 
-def analyze(run_dir: Path | str) -> Path:
-    """Analyse the run in ``run_dir``; returns the report directory."""
+def analyze(run_dir: Path | str, t_min: int | None = None, t_max: int | None = None, reweight: bool | None = None,
+            out: Path | None = None) -> Path:
+    """Analyse the run in ``run_dir`` (settings: the card's, or those given); returns the report
+    directory (``out``, or as the module docstring says)."""
     run_dir = Path(run_dir)
     data = _read(run_dir)
     card = data["card"]
+    settings = analysis_settings(card, t_min, t_max, reweight)
     theory = card["theory"]["name"]
     n_chains, n_meas = data["action"].shape
     if n_meas < MIN_MEASUREMENTS:
@@ -152,7 +188,8 @@ def analyze(run_dir: Path | str) -> Path:
     volume = int(np.prod(shape))
     combined = _observables(data, theory, volume)
     per_chain = [_observables(data, theory, volume, slice(i, i + 1)) for i in range(n_chains)]
-    corr = analyze_correlator(data["C"], data["M"], volume, t_min=card["analysis"]["t_min"]) if theory == "phi4" else None
+    corr = (analyze_correlator(data["C"], data["M"], volume, t_min=settings["t_min"], t_max=settings["t_max"])
+            if theory == "phi4" else None)
     timing_path = run_dir / "timing.json"
     cost: dict[str, float] = {}
     seconds_per_update: float | None = None
@@ -170,7 +207,8 @@ def analyze(run_dir: Path | str) -> Path:
         "chains": int(n_chains),
         "measurements": int(n_meas),
         "sampler_kind": data["kind"],
-        **_sampler_summary(data, volume),
+        "settings": settings,
+        **_sampler_summary(data, volume, settings["reweight"]),
         "seconds_per_update": seconds_per_update,
         "cost_definition": COST_DEFINITION,
         "observables": {name: r.to_dict(rho_points=2 * r.window + 1) for name, r in combined.items()},
@@ -178,8 +216,8 @@ def analyze(run_dir: Path | str) -> Path:
         "cost_per_independent_config": cost,
         "correlator": corr.to_dict() if corr is not None else None,
     }
-    report = run_dir / "report"
-    report.mkdir(exist_ok=True)
+    report = Path(out) if out is not None else _report_dir(run_dir, card, settings)
+    report.mkdir(parents=True, exist_ok=True)
     atomic_write_json(report / "analysis.json", summary)
     atomic_write_text(report / "report.md", _markdown(summary))
     plot_histories(report / "history.png", _histories(data, theory, volume))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import math
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,13 +40,21 @@ class ChainSampler(abc.ABC):
     """Extra per-measurement observables (name -> HDF5 dtype)."""
     chain_axes: ClassVar[dict[str, int]]
     """Entries of :meth:`checkpoint` that hold one slice per chain, and along which axis."""
+    buffers: ClassVar[float] = 10.0
+    """Field-sized buffers per chain at the peak of an update (fields, momenta, forces, temporaries)."""
 
-    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None) -> None:
+    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None,
+                 device: torch.device | str = "cpu") -> None:
         self.card = card
         self.chains = range(card.sampler["chains"]) if chains is None else chains
         self.world = World() if world is None else world
         self.theory = theory_of(card)
-        self.rng = ChainRNG(card.sampler["seed"], self.chains)
+        self.rng = ChainRNG(card.sampler["seed"], self.chains, device)
+
+    def working_bytes(self) -> int:
+        """Memory the chains of this rank need at the peak of an update (an estimate)."""
+        field = math.prod(self.theory.field_shape()) * np.dtype(self.theory.dtype).itemsize
+        return int(len(self.chains) * field * self.buffers)
 
     @abc.abstractmethod
     def initial(self) -> Any:
@@ -85,8 +92,9 @@ class HMCChains(ChainSampler):
     records = {"dH": "f8", "accepted": "i1"}
     chain_axes = {"phi": 0, "action": 0}
 
-    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None) -> None:
-        super().__init__(card, chains, world)
+    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(card, chains, world, device)
         s = card.sampler
         self.hmc = self.theory.hmc(self.rng)
         self.tuner = None
@@ -102,7 +110,7 @@ class HMCChains(ChainSampler):
 
     def adapt(self, records: dict[str, Tensor]) -> None:
         if self.tuner is not None:  # on every rank the same: the dH of all chains, in chain order
-            self.hmc.n_steps = self.tuner.update(torch.cat(self.world.allgather(records["dH"])))
+            self.hmc.n_steps = self.tuner.update(torch.cat(self.world.allgather(records["dH"].cpu())))
 
     def checkpoint(self, state: HMCState) -> dict[str, Any]:
         out: dict[str, Any] = {"phi": state.phi, "action": state.action, "n_steps": self.hmc.n_steps}
@@ -128,11 +136,14 @@ class NMCMCChains(ChainSampler):
     measurements = {"log_w": "f8"}
     chain_axes = {"phi": 0, "action": 0, "log_q": 0, **{f"queue_{k}": 1 for k in ("phi", "log_q", "action", "log_u")}}
 
-    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None) -> None:
-        super().__init__(card, chains, world)
+    def __init__(self, card: RunCard, chains: range | None = None, world: World | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(card, chains, world, device)
         s = card.sampler
-        flow = load_flow(Path(s["model"]) if "model" in s else card.run_dir / "model" / "flow.pt", card)
+        flow = load_flow(card)
         self.nmcmc = NMCMC(flow, card.action(), tuple(card.theory["shape"]), self.rng, chunk=s["chunk"])
+        # a chunk of proposals per chain, each through the conditioners' widest layer (no gradients)
+        self.buffers = s["chunk"] * (4.0 + 2.0 * max(flow.spec.hidden, default=1))
 
     def initial(self) -> NMCMCState:
         return self.nmcmc.init()
@@ -162,6 +173,8 @@ class NMCMCChains(ChainSampler):
 CHAIN_SAMPLERS: dict[str, type[ChainSampler]] = {"hmc": HMCChains, "nmcmc": NMCMCChains}
 
 
-def chain_sampler(card: RunCard, chains: range | None = None, world: World | None = None) -> ChainSampler:
-    """The adapter for ``[sampler].kind``, for ``chains`` (default all) of the ``world``'s ranks."""
-    return CHAIN_SAMPLERS[card.sampler["kind"]](card, chains, world)
+def chain_sampler(card: RunCard, chains: range | None = None, world: World | None = None,
+                  device: torch.device | str = "cpu") -> ChainSampler:
+    """The adapter for ``[sampler].kind``, for ``chains`` (default all) of the ``world``'s ranks,
+    with the chains on ``device``."""
+    return CHAIN_SAMPLERS[card.sampler["kind"]](card, chains, world, device)

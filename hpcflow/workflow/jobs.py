@@ -73,6 +73,8 @@ def _directives(system: System) -> list[str]:
             ("constraint", system.constraint)) if value]
         if system.gpus_per_node:
             lines.append(f"#SBATCH --gpus-per-node={system.gpus_per_node}")
+        if system.exclusive:
+            lines.append("#SBATCH --exclusive")
     elif system.scheduler == "pbs":
         lines = [f"#PBS -{flag} {value}" for flag, value in (("q", system.queue), ("A", system.account)) if value]
     else:
@@ -82,6 +84,9 @@ def _directives(system: System) -> list[str]:
 
 def render(card: RunCard, card_path: str, system: System) -> str:
     """The complete job script for ``card`` (read from ``card_path``, as the job will see it)."""
+    if card.is_solve:
+        raise RunCardError(card.source, ["[solve]: a solve card has no job stages; run 'hpcflow solve CARD' "
+                                         "(inside a job script of your own on a cluster)"])
     check_card_strings(card, card_path)
     if card.sampler["chains"] < system.ranks:
         raise RunCardError(card.source, [
@@ -112,12 +117,14 @@ def render(card: RunCard, card_path: str, system: System) -> str:
 def submit(script: Path, system: System) -> str:
     """Submit ``script`` with sbatch or qsub; returns the job id."""
     if system.scheduler == "slurm":
-        cmd = ["sbatch", "--parsable", str(script)]
+        cmd = ["sbatch", "--parsable", str(script.resolve())]
     elif system.scheduler == "pbs":
-        cmd = ["qsub", str(script)]
+        cmd = ["qsub", str(script.resolve())]
     else:
         raise JobError(f"system {system.name!r} has scheduler = 'local': run the script with bash, nothing to submit")
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=script.parent)
+    # submitted from the caller's directory, so that the job's working directory (the templates
+    # cd to SLURM_SUBMIT_DIR / PBS_O_WORKDIR) is where the card's relative paths were written from
+    res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         raise JobError(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr.strip()}")
     found = _JOB_ID.search(res.stdout)

@@ -3,156 +3,74 @@
 Run directory layout::
 
     runcard.toml, runcard.json   the card as given and normalized (identity of the run)
-    configs.h5                   see :mod:`hpcflow.io.store`: the field (``phi`` or ``links``,
-                                 :mod:`hpcflow.workflow.theories`) as (chain, step, ...),
-                                 ``observables/<name>`` (chain, step[, ...]),
-                                 ``<kind>/<record>`` (chain, update), e.g. ``hmc/dH``, ``nmcmc/log_w``
-    checkpoints/<update>/        sampler state and per-chain RNG states
+    configs.h5                   see :mod:`hpcflow.workflow.chain_store` and :mod:`hpcflow.io.store`
+    checkpoints/<update>/        sampler state and per-chain RNG states (CPU tensors)
     timing.json                  wall-clock seconds of the updates so far
 
 Order of writes at a checkpoint: buffered rows into ``configs.h5`` (flush, fsync), then the
 checkpoint (atomic). A run killed at any moment and restarted with the same command resumes from
 the newest complete checkpoint, rewinds the store's row counters to it and regenerates the rows
 after it bit for bit, so the file equals that of an uninterrupted run. SIGTERM and SIGINT (a
-queue's time limit, Ctrl-C) write a checkpoint at the end of the current update and exit.
+queue's time limit, Ctrl-C) write a checkpoint at the end of the current update and exit. A
+store that holds rows is never replaced: without a readable checkpoint the run stops with an
+error. One live process at a time works in a run directory (:func:`~hpcflow.workflow.rundir.lock_run_dir`).
 
 Under a launcher with N ranks each rank runs its block of chains and writes it into the store
-(:mod:`hpcflow.io.shards`); rank 0 gathers the checkpoints and the progress bar, a signal on any
-rank stops all of them at the same update.
+(:mod:`hpcflow.io.shards`); rank 0 reads the checkpoint and hands each rank its block, gathers
+the checkpoints and shows the progress; a signal on any rank stops all of them at the same update.
+The chains live on ``[parallel].device`` (:mod:`hpcflow.parallel.device`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 
-from hpcflow.io.atomic import atomic_write_json, atomic_write_text
-from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
-from hpcflow.io.provenance import provenance
+from hpcflow.io.atomic import atomic_write_json
+from hpcflow.io.checkpoint import latest_checkpoint, on_device, save_checkpoint
 from hpcflow.io.shards import BlockWriter, ShardingError, choose_layout, stored_layout
 from hpcflow.io.store import ConfigStore
-from hpcflow.lattice.rng import chain_seed
+from hpcflow.parallel.device import DeviceUnavailable, select_device
+from hpcflow.parallel.env import ClusterEnv
 from hpcflow.parallel.world import World, chain_blocks, merge_chain_blocks, take_chain_block
+from hpcflow.workflow.chain_store import (
+    PendingRows,
+    check_fresh_start,
+    check_memory,
+    create_store,
+    parallel_record,
+    store_layout,
+)
 from hpcflow.workflow.chains import ChainSampler, chain_sampler
+from hpcflow.workflow.model_io import check_flow_inputs
 from hpcflow.workflow.runcard import RunCard, RunCardError
+from hpcflow.workflow.rundir import STORE, check_run_dir, lock_run_dir, prepare_run_dir
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
-from hpcflow.workflow.theories import Theory
 
-__all__ = ["STORE", "check_run_dir", "prepare_run_dir", "sample"]
+__all__ = ["sample", "stage_device"]
 
 log = logging.getLogger(__name__)
 
-STORE = "configs.h5"
+
+def stage_device(card: RunCard) -> torch.device:
+    """The device of this rank for ``[parallel].device``; a missing GPU is a card error."""
+    try:
+        return select_device(card.data["parallel"]["device"], ClusterEnv.detect().local_rank)
+    except DeviceUnavailable as err:
+        raise RunCardError(card.source, [str(err)]) from None
 
 
-def _identity(data: dict) -> dict:
-    """The parts of a card that define a run: everything but how it is parallelized and the
-    workflow's HMC baseline (a run of its own)."""
-    return {k: v for k, v in data.items() if k not in ("parallel", "baseline")}
-
-
-def check_run_dir(card: RunCard) -> None:
-    """Refuse a run directory that holds the output of a different run card."""
-    stored = card.run_dir / "runcard.json"
-    if stored.is_file() and _identity(json.loads(stored.read_text(encoding="utf-8"))) != _identity(card.data):
-        raise RunCardError(
-            card.source,
-            [
-                f"[output].dir = {str(card.run_dir)!r}: holds a run created by a different card "
-                f"(see {stored}); choose another dir or remove that one"
-            ],
-        )
-
-
-def prepare_run_dir(card: RunCard) -> Path:
-    """Create the run directory and record the card in it (once); returns the directory."""
-    check_run_dir(card)
-    card.run_dir.mkdir(parents=True, exist_ok=True)
-    if not (card.run_dir / "runcard.json").is_file():
-        atomic_write_text(card.run_dir / "runcard.toml", card.text)
-        atomic_write_json(card.run_dir / "runcard.json", card.data)
-    return card.run_dir
-
-
-def _layout(card: RunCard, theory: Theory, sampler: ChainSampler) -> dict[str, tuple[tuple[int, ...], str]]:
-    b = card.sampler["chains"]
-    steps = card.updates // card.sampler["measure_every"]
-    layout = {theory.field: ((b, steps, *theory.field_shape()), theory.dtype)}
-    for name, (shape, dtype) in theory.observables().items():
-        layout[f"observables/{name}"] = ((b, steps, *shape), dtype)
-    for name, dtype in sampler.measurements.items():
-        layout[f"observables/{name}"] = ((b, steps), dtype)
-    for name, dtype in sampler.records.items():
-        layout[f"{sampler.kind}/{name}"] = ((b, card.updates), dtype)
-    return layout
-
-
-def _measure(state: object, theory: Theory, sampler: ChainSampler) -> dict[str, torch.Tensor]:
+def _measure(state: Any, sampler: ChainSampler) -> dict[str, torch.Tensor]:
+    theory = sampler.theory
     rows = {theory.field: state.phi}
     rows.update({f"observables/{k}": v for k, v in theory.measure(state.phi, state.action).items()})
     rows.update({f"observables/{k}": v for k, v in sampler.measure(state).items()})
     return rows
-
-
-class _Rows:
-    """Rows produced since the last checkpoint, and where each dataset continues."""
-
-    def __init__(self, layout: dict[str, tuple[tuple[int, ...], str]], kind: str, production: int, every: int) -> None:
-        self.names = list(layout)
-        self.kind = kind
-        self.pending: dict[str, list[np.ndarray]] = {}
-        self.rewind(production, every)
-
-    def rewind(self, production: int, every: int) -> None:
-        """Starting rows after ``production`` post-thermalization updates."""
-        production = max(0, production)
-        self.starts = {n: production if n.startswith(self.kind + "/") else production // every for n in self.names}
-
-    def add(self, rows: dict[str, torch.Tensor]) -> None:
-        for name, value in rows.items():
-            self.pending.setdefault(name, []).append(value.detach().cpu().numpy())
-
-    def flush_into(self, store: BlockWriter) -> None:
-        for name, rows in self.pending.items():
-            store.write(name, self.starts[name], np.stack(rows, axis=1))
-            self.starts[name] += len(rows)
-        self.pending.clear()
-        store.flush()
-
-
-def _store_attrs(card: RunCard, sampler: ChainSampler, layout: str, blocks: list[range]) -> dict:
-    s = card.sampler
-    versions = provenance()
-    return {
-        "run_card": card.text,
-        "run_card_normalized": card.canonical(),
-        "code_version": versions["hpcflow"],
-        "provenance": versions,
-        "sampler": sampler.kind,
-        "theory": sampler.theory.name,
-        "seed": s["seed"],
-        "chains": s["chains"],
-        "rng": "torch.Generator per chain, seeded by numpy SeedSequence(seed, spawn_key=(chain,))",
-        "parallel": _parallel_record(card, layout, blocks),
-        "complete": False,
-    }
-
-
-def _parallel_record(card: RunCard, layout: str, blocks: list[range]) -> dict:
-    """Ranks, how they talk, store layout, and each rank's chains and their seeds."""
-    seed = card.sampler["seed"]
-    return {
-        "ranks": len(blocks),
-        "backend": "mpi4py" if len(blocks) > 1 else "serial",
-        "layout": layout,
-        "chain_blocks": [[b.start, b.stop] for b in blocks],
-        "chain_seeds": [[chain_seed(seed, c) for c in b] for b in blocks],
-    }
 
 
 def _blocks(card: RunCard, world: World) -> list[range]:
@@ -160,6 +78,23 @@ def _blocks(card: RunCard, world: World) -> list[range]:
         return chain_blocks(card.sampler["chains"], world.size)
     except ValueError as err:
         raise RunCardError(card.source, [f"[sampler].chains = {card.sampler['chains']}: {err}"]) from None
+
+
+def _checkpoint_parts(card: RunCard, sampler: ChainSampler, blocks: list[range], device: torch.device) -> list[Any]:
+    """Rank 0: the newest checkpoint cut into each rank's block (``None`` each for a fresh start)."""
+    resumed = latest_checkpoint(card.run_dir / "checkpoints")
+    if resumed is None:
+        check_fresh_start(card, card.run_dir / STORE)
+        return [None] * len(blocks)
+    start, payload = resumed
+    written_on = payload.get("device", "cpu")
+    if written_on != device.type:
+        raise RunCardError(card.source, [
+            f"[parallel].device: this run was started on {written_on} and its random streams live there; "
+            f"it is continued on the same device type (set [parallel].device = {'cpu' if written_on == 'cpu' else 'cuda'!r})"
+        ])
+    return [{"start": start, "seconds": float(payload["seconds"]), "rng": payload["rng"][b.start : b.stop],
+             "sampler": take_chain_block(payload["sampler"], sampler.chain_axes, b)} for b in blocks]
 
 
 def sample(card: RunCard, progress: bool = True, world: World | None = None) -> Path:
@@ -171,43 +106,49 @@ def sample(card: RunCard, progress: bool = True, world: World | None = None) -> 
     ``single``-layout run resumes on any number of ranks; a ``per-rank`` one on the same number.
     """
     world = World.detect() if world is None else world
+    if card.is_solve:
+        raise RunCardError(card.source, ["[solve]: a solve card runs with 'hpcflow solve CARD'"])
+    device = stage_device(card)
     check_run_dir(card)
-    if world.is_root:
-        prepare_run_dir(card)
-    world.barrier()
-    run_dir = card.run_dir
-    s = card.sampler
+    check_flow_inputs(card, will_train=False)
+    with lock_run_dir(card.run_dir) if world.is_root else nullcontext():
+        if world.is_root:
+            prepare_run_dir(card)
+        world.barrier()
+        return _sample_ranks(card, progress, world, device)
+
+
+def _sample_ranks(card: RunCard, progress: bool, world: World, device: torch.device) -> Path:
+    run_dir, s = card.run_dir, card.sampler
     therm, every, total = s["thermalization"], s["measure_every"], s["thermalization"] + card.updates
     blocks = _blocks(card, world)
     block = blocks[world.rank]
-    sampler = chain_sampler(card, block, world)
-    theory = sampler.theory
-    store_path, ckpt_dir = run_dir / STORE, run_dir / "checkpoints"
-    layout = _layout(card, theory, sampler)
+    sampler = chain_sampler(card, block, world, device)
+    check_memory(card, sampler, device)
+    store_path = run_dir / STORE
+    layout = store_layout(card, sampler)
 
-    resumed = latest_checkpoint(ckpt_dir)
-    if resumed is None:
+    mine = world.scatter(_checkpoint_parts(card, sampler, blocks, device) if world.is_root else None)
+    if mine is None:
         try:
             io = choose_layout(card.data["parallel"]["io"], world.size)
         except ShardingError as err:
             raise RunCardError(card.source, [str(err)]) from None
         if world.is_root:
-            attrs = _store_attrs(card, sampler, io, blocks)
-            ConfigStore.create(store_path, layout, attrs, blocks=blocks if io == "per-rank" else None)
+            create_store(card, sampler, store_path, layout, io, blocks, device)
         world.barrier()
         state, start, seconds = sampler.initial(), 0, 0.0
     else:
-        start, payload = resumed
+        start, seconds = mine["start"], mine["seconds"]
         io = world.bcast(stored_layout(store_path)[0] if world.is_root else None)
-        sampler.rng.set_state(payload["rng"][block.start : block.stop])
-        state = sampler.restore(take_chain_block(payload["sampler"], sampler.chain_axes, block))
-        seconds = float(payload["seconds"])
+        sampler.rng.set_state(mine["rng"])
+        state = sampler.restore(on_device(mine["sampler"], device))
         if world.is_root:
             log.info("resuming %s at update %d of %d on %d ranks", run_dir, start, total, world.size)
 
     store = BlockWriter(store_path, world, block, io, blocks)
     with StopFlag() as stop:
-        rows = _Rows(layout, sampler.kind, start - therm, every)
+        rows = PendingRows(layout, sampler.kind, start - therm, every)
         for name, first in rows.starts.items():
             store.truncate(name, first)
         store.flush()
@@ -222,23 +163,12 @@ def sample(card: RunCard, progress: bool = True, world: World | None = None) -> 
             else:
                 rows.add({f"{sampler.kind}/{k}": v for k, v in records.items()})
                 if (update - therm) % every == 0:
-                    rows.add(_measure(state, theory, sampler))
+                    rows.add(_measure(state, sampler))
             bar.update(1)
             signum = _signal_on_any_rank(stop, world)
             if update % card.output["checkpoint_every"] == 0 or update == total or signum is not None:
                 rows.flush_into(store)
-                elapsed = seconds + time.perf_counter() - t0
-                parts = world.gather({"sampler": sampler.checkpoint(state), "rng": sampler.rng.get_state()})
-                if parts is not None:
-                    merged = {
-                        "sampler": merge_chain_blocks([p["sampler"] for p in parts], sampler.chain_axes),
-                        "rng": [g for p in parts for g in p["rng"]],
-                        "seconds": elapsed,
-                        "ranks": world.size,
-                    }
-                    save_checkpoint(ckpt_dir, update, merged)
-                    atomic_write_json(run_dir / "timing.json", {"updates": update, "seconds": elapsed})
-                world.barrier()
+                _checkpoint(card, sampler, state, world, update, seconds + time.perf_counter() - t0, device)
                 if signum is not None and update < total:
                     bar.close()
                     store.close()
@@ -249,9 +179,26 @@ def sample(card: RunCard, progress: bool = True, world: World | None = None) -> 
     if world.is_root:
         with ConfigStore(store_path, "r+") as final:
             records = {k: final.read(f"{sampler.kind}/{k}") for k in sampler.records}
-            final.finalize({**sampler.summary(records), "parallel": _parallel_record(card, io, blocks), "complete": True})
+            final.finalize({**sampler.summary(records), "parallel": parallel_record(card, io, blocks), "complete": True})
     world.barrier()
     return store_path
+
+
+def _checkpoint(card: RunCard, sampler: ChainSampler, state: Any, world: World, update: int, elapsed: float,
+                device: torch.device) -> None:
+    """Every rank's chains gathered on rank 0 (as CPU tensors) and written as one checkpoint."""
+    parts = world.gather({"sampler": on_device(sampler.checkpoint(state), "cpu"), "rng": sampler.rng.get_state()})
+    if parts is not None:
+        merged = {
+            "sampler": merge_chain_blocks([p["sampler"] for p in parts], sampler.chain_axes),
+            "rng": [g for p in parts for g in p["rng"]],
+            "seconds": elapsed,
+            "ranks": world.size,
+            "device": device.type,
+        }
+        save_checkpoint(card.run_dir / "checkpoints", update, merged)
+        atomic_write_json(card.run_dir / "timing.json", {"updates": update, "seconds": elapsed})
+    world.barrier()
 
 
 def _signal_on_any_rank(stop: StopFlag, world: World) -> int | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -59,6 +60,8 @@ class System:
     ranks_per_node: int = 1
     cpus_per_rank: int = 1
     gpus_per_node: int = 0
+    exclusive: bool = True
+    """Whole nodes for the job (Slurm ``--exclusive``); a shared test partition sets it false."""
     walltime: str = "00:30:00"
     queue: str = ""
     account: str = ""
@@ -89,10 +92,19 @@ class System:
                     "--cpu-bind", "depth", *self.launcher_options]
         return ["mpiexec", "-n", str(n), *self.launcher_options]
 
-    def command(self, *args: str, interpreter: str = "python3") -> list[str]:
-        """``hpcflow ARGS`` in this system's environment (inside the container if there is one),
-        run by ``python`` if the system names one, else by ``interpreter``."""
-        inner = [self.python or interpreter, "-m", "hpcflow.cli", "--no-progress", *args]
+    @property
+    def interpreter(self) -> str:
+        """The Python that runs hpcflow in this system's jobs: ``python`` if the system names one;
+        inside the container the image's ``python3`` (the host's path means nothing there); after
+        setup lines (which activate the environment) ``python3``; else the interpreter running this
+        hpcflow (``sys.executable``), so that a script without setup runs outside any venv too."""
+        if self.python:
+            return self.python
+        return "python3" if self.container or self.setup else sys.executable
+
+    def command(self, *args: str) -> list[str]:
+        """``hpcflow ARGS`` in this system's environment (inside the container if there is one)."""
+        inner = [self.interpreter, "-m", "hpcflow.cli", "--no-progress", *args]
         if self.container:
             return ["apptainer", "exec", *self.container_flags, self.container, *inner]
         return inner
@@ -112,6 +124,8 @@ def _check(raw: dict[str, Any], source: str) -> System:
             problems.append(f"{key} = {value!r}: expected an integer >= {0 if 'gpus' in key else 1}")
         elif kind == "str" and not isinstance(value, str):
             problems.append(f"{key} = {value!r}: expected a string")
+        elif kind == "bool" and not isinstance(value, bool):
+            problems.append(f"{key} = {value!r}: expected true or false")
         elif kind == "list[str]" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             problems.append(f"{key} = {value!r}: expected a list of strings")
     if problems:
@@ -155,7 +169,12 @@ def load_system(name: str) -> System:
     candidates.append(SYSTEMS_DIR / f"{name}.toml")
     for path in candidates:
         if path.is_file():
-            raw = tomllib.loads(path.read_text(encoding="utf-8")).get("system", {})
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8")).get("system", {})
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+                raise SystemConfigError(str(path), [f"not valid TOML: {err}"]) from None
+            if not isinstance(raw, dict):
+                raise SystemConfigError(str(path), ["system = ...: expected a [system] table"])
             return _check({"name": path.stem, **raw}, str(path))
     if name == "local":
         return System(name="local")

@@ -103,7 +103,7 @@ class U1(Theory):
 
     def initial(self, rng: ChainRNG) -> Tensor:
         if self.card.theory["start"] == "cold":
-            return torch.zeros((len(rng), *self.field_shape()), dtype=torch.float64)
+            return torch.zeros((len(rng), *self.field_shape()), dtype=torch.float64, device=rng.device)
         return math.pi * (2.0 * rng.uniform(self.field_shape()) - 1.0)
 
     def hmc(self, rng: ChainRNG) -> HMC:
@@ -127,7 +127,7 @@ class SUN(Theory):
         return (len(self.shape), *self.shape, self.n, self.n)
 
     def initial(self, rng: ChainRNG) -> Tensor:
-        cold = identity_links(len(rng), self.shape, self.n)
+        cold = identity_links(len(rng), self.shape, self.n, device=rng.device)
         if self.card.theory["start"] == "cold":
             return cold
         noise = torch.complex(rng.normal(self.field_shape()), rng.normal(self.field_shape()))

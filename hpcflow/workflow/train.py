@@ -36,13 +36,22 @@ import torch
 
 from hpcflow.io.atomic import atomic_write_text
 from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
-from hpcflow.lattice.rng import chain_seed
+from hpcflow.lattice.rng import chain_seed, seeded_generator
 from hpcflow.models.flows.flow import Flow, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
+from hpcflow.parallel.device import DeviceUnavailable
 from hpcflow.parallel.strategy import STRATEGIES, Strategy, StrategyUnavailable
-from hpcflow.workflow.model_io import ModelError, check_compatible, flow_spec, load_parameters, read_flow, save_flow
+from hpcflow.workflow.model_io import (
+    ModelError,
+    check_compatible,
+    check_flow_inputs,
+    flow_spec,
+    load_parameters,
+    read_flow,
+    save_flow,
+)
 from hpcflow.workflow.runcard import RunCard, RunCardError
-from hpcflow.workflow.sample import prepare_run_dir
+from hpcflow.workflow.rundir import check_run_dir, lock_run_dir, prepare_run_dir
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
 
 __all__ = ["TrainingDiverged", "train"]
@@ -60,11 +69,29 @@ def _schedule(opt: torch.optim.Optimizer, kind: str, steps: int) -> torch.optim.
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0)
 
 
+def _logged_step(line: str) -> int | None:
+    """The step of a log line, or ``None`` for a line that does not parse (torn by a kill)."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _rewrite_log(path: Path, last_step: int) -> None:
-    """Keep the log lines of steps up to ``last_step`` (those after it will be written again)."""
-    if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= last_step]
-        atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+    """Keep the log lines of steps up to ``last_step`` (those after it will be written again);
+    a torn line (the process killed while writing it) is dropped."""
+    if not path.is_file():
+        return
+    kept, torn = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        step = _logged_step(line)
+        if step is None:
+            torn += bool(line.strip())
+        elif step <= last_step:
+            kept.append(line)
+    if torn:
+        log.warning("%s: dropped %d line(s) torn by an interrupted write", path, torn)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def _state(flow: Flow, opt: torch.optim.Optimizer) -> dict[str, Any]:
@@ -90,19 +117,29 @@ def train(card: RunCard, progress: bool = True, strategy: Strategy | None = None
     missing = [s for s in ("model", "training") if s not in card.data]
     if missing:
         raise RunCardError(card.source, [f"[{s}]: missing required section for hpcflow train" for s in missing])
+    check_run_dir(card)
+    check_flow_inputs(card, will_train=True)
     made_here = strategy is None  # a strategy made here is shut down here (its process group closed)
     if strategy is None:
         strategy = STRATEGIES[card.data["parallel"]["backend"]]()
     if not strategy.initialized:
         try:
-            strategy.init()
+            strategy.init(card.data["parallel"]["device"])
+        except DeviceUnavailable as err:
+            raise RunCardError(card.source, [str(err)]) from None
         except (StrategyUnavailable, ValueError) as err:
             raise RunCardError(card.source, [f"[parallel].backend = {strategy.name!r}: {err}"]) from None
     try:
-        return _train_ranks(card, progress, strategy)
+        with lock_run_dir(card.run_dir) if strategy.env.is_root else nullcontext():
+            return _train_ranks(card, progress, strategy)
     finally:
         if made_here:
             strategy.shutdown()
+
+
+def _read_checkpoint(ckpt_dir: Path, strategy: Strategy) -> tuple[int, dict[str, Any]] | None:
+    """The newest checkpoint, read on rank 0 and broadcast (every rank continues from the same one)."""
+    return strategy.broadcast_object(latest_checkpoint(ckpt_dir) if strategy.env.is_root else None)
 
 
 def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
@@ -118,17 +155,21 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
     action = card.action()
     model_dir = run_dir / "model"
     ckpt_dir, log_path, final = model_dir / "checkpoints", model_dir / "train_log.jsonl", model_dir / "flow.pt"
-    torch.manual_seed(t["seed"])  # parameter initialization, identical on every rank
-    flow = build_flow(flow_spec(card)).to(dtype)
+    device = strategy.device
+    torch.manual_seed(t["seed"])  # parameter initialization on the CPU, identical on every rank and device
+    flow = build_flow(flow_spec(card)).to(dtype).to(device)
     opt = torch.optim.Adam(flow.parameters(), lr=t["lr"])
     sched = _schedule(opt, t["schedule"], t["steps"])
     owned = _shards(t, env.rank)
-    gens = {k: torch.Generator().manual_seed(chain_seed(t["seed"], k)) for k in owned}
+    gens = {k: seeded_generator(chain_seed(t["seed"], k), device) for k in owned}
     start, seconds, rollbacks_total = 0, 0.0, 0
-    resumed = latest_checkpoint(ckpt_dir)
+    resumed = _read_checkpoint(ckpt_dir, strategy)
     if resumed is not None:
         start, ck = resumed
         what = f"checkpoint {ckpt_dir / f'{start:010d}'}"
+        if ck.get("device", "cpu") != device.type:
+            raise ModelError(f"{what}: written on {ck.get('device', 'cpu')}, whose random streams this run on "
+                             f"{device.type} cannot continue; set [parallel].device to match")
         check_compatible(ck["spec"], card, what)
         if list(ck["shape"]) != list(shape):
             raise ModelError(f"checkpoint {ckpt_dir}: trained on lattice {ck['shape']}, the card has {list(shape)}")
@@ -149,9 +190,7 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
             log.info("resuming training in %s at step %d of %d", model_dir, start, t["steps"])
     elif "init" in t:
         init_path = Path(t["init"])
-        if not init_path.is_file():
-            raise ModelError(f"[training].init = {str(init_path)!r}: no trained flow there; train that card first")
-        pretrained, stored = read_flow(init_path, card)
+        pretrained, stored = read_flow(init_path, card, "[training].init")
         flow.load_state_dict(pretrained.state_dict())
         init_meta = {"path": str(init_path), **stored}
     else:
@@ -171,6 +210,7 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
                 "generators": [s for rank_states in states for s in rank_states],
                 "seconds": seconds + time.perf_counter() - t0, "rollbacks": rollbacks_total,
                 "spec": flow.spec.to_dict(), "shape": list(shape), "ranks": env.size, "init": init_meta,
+                "device": device.type,
             })
         strategy.barrier()
 

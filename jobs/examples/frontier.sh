@@ -11,12 +11,13 @@
 #SBATCH --partition=batch
 #SBATCH --account=YOUR_ACCOUNT
 #SBATCH --gpus-per-node=8
+#SBATCH --exclusive
 #SBATCH --core-spec=8
 
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
 module load olcf-container-tools apptainer-enable-mpi
 export OMP_NUM_THREADS=7
-srun -n 16 -c 7 --gpus-per-task=1 --gpu-bind=closest --cpu-bind=threads apptainer exec --rocm --bind /lustre/orion hpcflow.sif python3 -m hpcflow.cli --no-progress train jobs/cards/phi4_flow_32x32.toml
-srun -n 16 -c 7 --gpus-per-task=1 --gpu-bind=closest --cpu-bind=threads apptainer exec --rocm --bind /lustre/orion hpcflow.sif python3 -m hpcflow.cli --no-progress sample jobs/cards/phi4_flow_32x32.toml
-apptainer exec --rocm --bind /lustre/orion hpcflow.sif python3 -m hpcflow.cli --no-progress analyze runs/phi4_flow_32x32
+srun -n 16 -c 7 --gpus-per-task=1 --gpu-bind=closest --cpu-bind=threads apptainer exec --rocm --bind /lustre/orion hpcflow-mpich.sif python3 -m hpcflow.cli --no-progress train jobs/cards/phi4_flow_32x32.toml
+srun -n 16 -c 7 --gpus-per-task=1 --gpu-bind=closest --cpu-bind=threads apptainer exec --rocm --bind /lustre/orion hpcflow-mpich.sif python3 -m hpcflow.cli --no-progress sample jobs/cards/phi4_flow_32x32.toml
+apptainer exec --rocm --bind /lustre/orion hpcflow-mpich.sif python3 -m hpcflow.cli --no-progress analyze runs/phi4_flow_32x32

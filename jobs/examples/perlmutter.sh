@@ -12,6 +12,7 @@
 #SBATCH --qos=regular
 #SBATCH --constraint=gpu
 #SBATCH --gpus-per-node=4
+#SBATCH --exclusive
 
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"

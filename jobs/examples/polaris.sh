@@ -16,6 +16,6 @@ cd "${PBS_O_WORKDIR:-.}"
 module use /soft/modulefiles
 module load spack-pe-base/0.8.1 apptainer
 export OMP_NUM_THREADS=8
-mpiexec -n 8 --ppn 4 --depth 8 --cpu-bind depth apptainer exec --nv --bind /eagle hpcflow.sif python3 -m hpcflow.cli --no-progress train jobs/cards/phi4_flow_32x32.toml
-mpiexec -n 8 --ppn 4 --depth 8 --cpu-bind depth apptainer exec --nv --bind /eagle hpcflow.sif python3 -m hpcflow.cli --no-progress sample jobs/cards/phi4_flow_32x32.toml
-apptainer exec --nv --bind /eagle hpcflow.sif python3 -m hpcflow.cli --no-progress analyze runs/phi4_flow_32x32
+mpiexec -n 8 --ppn 4 --depth 8 --cpu-bind depth apptainer exec --nv --bind /eagle hpcflow-mpich.sif python3 -m hpcflow.cli --no-progress train jobs/cards/phi4_flow_32x32.toml
+mpiexec -n 8 --ppn 4 --depth 8 --cpu-bind depth apptainer exec --nv --bind /eagle hpcflow-mpich.sif python3 -m hpcflow.cli --no-progress sample jobs/cards/phi4_flow_32x32.toml
+apptainer exec --nv --bind /eagle hpcflow-mpich.sif python3 -m hpcflow.cli --no-progress analyze runs/phi4_flow_32x32

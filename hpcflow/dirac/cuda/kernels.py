@@ -1,9 +1,11 @@
 """CuPy launch of the fused Wilson-clover kernel (``wilson_clover.cu``), zero-copy with torch.
 
 Tensors stay torch tensors on the GPU; CuPy sees them through DLPack (``cupy.from_dlpack``), so
-nothing is copied. The module is compiled once per process by NVRTC (``cupy.RawModule``). CuPy
-is imported only here and only when a kernel is built; without it, or without a GPU,
-:func:`cupy_available` is False and the torch reference is used.
+nothing is copied. The module is compiled once per process and device by NVRTC
+(``cupy.RawModule``). The kernel is launched on the device of the links and on torch's current
+stream there (``cupy.cuda.ExternalStream``), so it is ordered with the torch work around it
+without synchronizing. CuPy is imported only here and only when a kernel is built; without it,
+or without a GPU, :func:`cupy_available` is False and the torch reference is used.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ __all__ = ["SOURCE", "WilsonCloverKernel", "cupy_available"]
 
 SOURCE = Path(__file__).with_name("wilson_clover.cu")
 _THREADS = 128
-_MODULE: Any = None
+_MODULES: dict[int, Any] = {}
 
 
 def _cupy() -> Any:
@@ -39,16 +41,17 @@ def cupy_available() -> bool:
         return False
 
 
-def _module(gammas: np.ndarray) -> Any:
-    global _MODULE
-    if _MODULE is None:
+def _module(gammas: np.ndarray, device: int) -> Any:
+    """The compiled module on CUDA device ``device`` (compiled and loaded once per device)."""
+    if device not in _MODULES:
         cupy = _cupy()
-        module = cupy.RawModule(code=SOURCE.read_text(), options=("--std=c++14",))
-        for name, part in (("GAMMA_RE", gammas.real), ("GAMMA_IM", gammas.imag)):
-            host = np.ascontiguousarray(part, dtype=np.float64)
-            module.get_global(name).copy_from_host(host.ctypes.data, host.nbytes)
-        _MODULE = module
-    return _MODULE
+        with cupy.cuda.Device(device):
+            module = cupy.RawModule(code=SOURCE.read_text(), options=("--std=c++14",))
+            for name, part in (("GAMMA_RE", gammas.real), ("GAMMA_IM", gammas.imag)):
+                host = np.ascontiguousarray(part, dtype=np.float64)
+                module.get_global(name).copy_from_host(host.ctypes.data, host.nbytes)
+        _MODULES[device] = module
+    return _MODULES[device]
 
 
 class WilsonCloverKernel:
@@ -65,7 +68,8 @@ class WilsonCloverKernel:
         if links.shape[0] != 4 or links.shape[-1] != 3 or not links.is_cuda:
             raise ValueError("the CUDA kernel takes 4D SU(3) links on a CUDA device")
         self.cupy = _cupy()
-        self.module = _module(gammas.cpu().numpy())
+        self.device = links.device.index if links.device.index is not None else torch.cuda.current_device()
+        self.module = _module(gammas.cpu().numpy(), self.device)
         self.dtype = links.dtype
         self.name = {torch.complex128: "wilson_clover_f64", torch.complex64: "wilson_clover_f32"}[links.dtype]
         self.kernel = self.module.get_function(self.name)
@@ -90,5 +94,7 @@ class WilsonCloverKernel:
             np.int32(self.shape[0]), np.int32(self.shape[1]), np.int32(self.shape[2]), np.int32(self.shape[3]),
             np.int32(nrhs), self.diag, np.int32(self.use_clover),
         )
-        self.kernel((blocks,), (_THREADS,), args)
+        stream = torch.cuda.current_stream(self.device).cuda_stream
+        with cp.cuda.Device(self.device), cp.cuda.ExternalStream(stream, self.device):
+            self.kernel((blocks,), (_THREADS,), args)
         return out

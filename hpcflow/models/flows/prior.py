@@ -21,5 +21,5 @@ class NormalPrior:
         return -0.5 * (z * z).flatten(1).sum(1) - 0.5 * volume * math.log(2 * math.pi)
 
     def sample(self, n: int, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype) -> Tensor:
-        """``n`` draws of shape ``(n, *shape)`` from one generator."""
-        return torch.randn((n, *shape), generator=generator, dtype=dtype)
+        """``n`` draws of shape ``(n, *shape)`` from one generator, on the generator's device."""
+        return torch.randn((n, *shape), generator=generator, dtype=dtype, device=generator.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hpcflow.parallel.device import DEVICE_CHOICES
 from hpcflow.workflow.runcard.fields import Field
 from hpcflow.workflow.runcard.section import Section
 
@@ -12,5 +13,6 @@ SECTION = Section(
     {
         "backend": Field("str", required=False, default="ddp", choices=("ddp", "horovod", "serial")),
         "io": Field("str", required=False, default="auto", choices=("auto", "mpio", "per-rank")),
+        "device": Field("str", required=False, default="auto", choices=DEVICE_CHOICES),
     },
 )
