@@ -51,9 +51,27 @@ def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5) -> float:
     return 2 * nbytes / best
 
 
-def write_json(name: str, data: dict) -> Path:
-    """Write ``benchmarks/results/<name>.json``."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_json(name: str, data: dict, folder: Path | None = None) -> Path:
+    """Write ``<folder>/<name>.json`` (default ``benchmarks/results/``)."""
+    folder = RESULTS if folder is None else Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+def synchronized_timer(device: torch.device | str) -> Callable[[Callable[[], None], float], float]:
+    """``timer(fn, min_seconds) -> seconds per call``, synchronizing the GPU around the timed calls."""
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+    def timer(fn: Callable[[], None], min_seconds: float = 0.5) -> float:
+        fn()
+        sync()
+        calls, t0 = 0, time.perf_counter()
+        while calls < 2 or time.perf_counter() - t0 < min_seconds:
+            fn()
+            calls += 1
+        sync()
+        return (time.perf_counter() - t0) / calls
+
+    return timer

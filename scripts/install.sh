@@ -29,10 +29,10 @@ TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 APT_PACKAGES=(pkg-config cmake build-essential)
 case $MPI_FLAVOUR in
     openmpi) APT_PACKAGES+=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev)
-             MPICC_BIN=mpicc.openmpi; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-openmpi) ;;
+             MPICC_BIN=mpicc.openmpi; MPI_LIB=libmpi.so.40; MPI_NAME='Open MPI'; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-openmpi) ;;
     mpich)   APT_PACKAGES+=(mpich libmpich-dev libhdf5-mpich-dev)
-             MPICC_BIN=mpicc.mpich; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-mpich) ;;
-    site)    MPICC_BIN=${MPICC:-cc}
+             MPICC_BIN=mpicc.mpich; MPI_LIB=libmpich.so.12; MPI_NAME=MPICH; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-mpich) ;;
+    site)    MPICC_BIN=${MPICC:-cc}; MPI_LIB=""
              HDF5_BUILD=(HDF5_DIR="${HDF5_DIR:?HPCFLOW_MPI=site needs HDF5_DIR, the parallel HDF5 of the site}") ;;
     *)       echo "hpcflow: HPCFLOW_MPI=$MPI_FLAVOUR: expected openmpi, mpich or site" >&2; exit 2 ;;
 esac
@@ -93,21 +93,23 @@ fi
 "${PIP[@]}" 'setuptools>=77' wheel 'cython>=3' pkgconfig 'numpy>=1.26'
 
 # mpi4py: the binary wheel loads Debian's Open MPI; MPICH (Debian's or the site's) needs a build
-# against it (the wheel looks for libmpi.so.12 under another name).
+# against it (the wheel looks for libmpi.so.12 under another name), not from pip's wheel cache.
 if ! "$VENV/bin/python" -c 'import mpi4py' 2>/dev/null; then
     if [[ $MPI_FLAVOUR == openmpi ]]; then
         "${PIP[@]}" 'mpi4py>=4'
     else
         echo "hpcflow: building mpi4py against $MPICC_BIN (a minute, once)"
-        MPICC=$MPICC_BIN "${PIP[@]}" --no-binary=mpi4py --no-build-isolation 'mpi4py>=4'
+        MPICC=$MPICC_BIN "${PIP[@]}" --no-cache-dir --no-binary=mpi4py --no-build-isolation 'mpi4py>=4'
     fi
 fi
 
-# h5py against the MPI-enabled HDF5 (the PyPI wheel is serial); about 4 minutes once.
+# h5py against the MPI-enabled HDF5 (the PyPI wheel is serial); about 4 minutes once. Never from
+# pip's wheel cache: a wheel built earlier against another MPI would be taken (seen: an MPICH
+# environment got the Open MPI build of h5py).
 if ! "$VENV/bin/python" -c 'import h5py, sys; sys.exit(not h5py.get_config().mpi)' 2>/dev/null; then
     echo "hpcflow: building parallel h5py against $MPICC_BIN (a few minutes, once)"
     env CC="$MPICC_BIN" HDF5_MPI=ON "${HDF5_BUILD[@]}" \
-        "${PIP[@]}" --force-reinstall --no-deps --no-binary=h5py --no-build-isolation h5py
+        "${PIP[@]}" --no-cache-dir --force-reinstall --no-deps --no-binary=h5py --no-build-isolation h5py
 fi
 
 # Horovod (the optional data-parallel backend; the test suite runs it at 2 ranks). 0.28.1 is the
@@ -131,6 +133,12 @@ fi
 # The rest after h5py so that nothing replaces the MPI build with the serial wheel.
 "${PIP[@]}" --no-build-isolation -e ".[test]"
 "$VENV/bin/python" -c 'import h5py; assert h5py.get_config().mpi, "h5py lost its MPI build"'
+if [[ -n $MPI_LIB ]]; then  # h5py and mpi4py on the same MPI: two MPIs in one process abort
+    for lib in "$VENV"/lib/python3*/site-packages/h5py/defs*.so; do
+        ldd "$lib" | grep -q "$MPI_LIB" || { echo "hpcflow: $lib is not linked against $MPI_LIB ($MPI_FLAVOUR)" >&2; exit 1; }
+    done
+    "$VENV/bin/python" -c "from mpi4py import MPI; import sys; v = MPI.Get_library_version(); sys.exit(0 if '$MPI_NAME' in v else f'hpcflow: mpi4py loads {v.split(chr(10))[0]}, not $MPI_NAME')"
+fi
 
 echo "$WANT" > "$STAMP"
 echo "hpcflow: environment ready in $VENV (MPI: $MPI_FLAVOUR, torch: $torch_build)"

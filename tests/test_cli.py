@@ -86,6 +86,23 @@ KILL_CARD = dict(shape=[8, 8], beta=0.576, chains=4, trajectories=3000, thermali
 KILL_EXTRA = "\n[analysis]\nt_min = 1\n"
 
 
+def test_the_tuned_steps_are_reported(write_card, tmp_path: Path) -> None:
+    """target_acceptance retunes the steps: the report and analysis.json give the steps and eps the
+    production ran with, and say that the card's steps were only the start."""
+    card = write_card(trajectories=40, thermalization=60, steps=40, chains=4)
+    card.write_text(card.read_text().replace("seed = 7", "seed = 7\ntarget_acceptance = 0.8"))
+    assert _run("sample", str(card)).returncode == 0
+    res = _run("analyze", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    with h5py.File(tmp_path / "run" / "configs.h5") as f:
+        tuned = int(f.attrs["n_steps"])
+    assert tuned < 40  # from too many steps: tuned down
+    info = json.loads((tmp_path / "run" / "report" / "analysis.json").read_text())["integration"]
+    assert info == {"integrator": "leapfrog", "tau": 1.0, "steps": tuned, "eps": pytest.approx(1.0 / tuned),
+                    "steps_card": 40, "tuned": True, "target_acceptance": 0.8}
+    assert f"{tuned} steps (tuned during thermalization from the card's 40 towards acceptance 0.8)" in res.stdout
+
+
 def _reference(write_card, tmp_path: Path) -> tuple[Path, Path]:
     card = write_card(**KILL_CARD)
     text = card.read_text().replace("seed = 7", "seed = 7\nmeasure_every = 2\ntarget_acceptance = 0.8")

@@ -104,21 +104,44 @@ class HMC:
 class StepSizeTuner:
     r"""Tunes ``n_steps`` at fixed ``tau`` towards a target acceptance (thermalization only).
 
-    Robbins-Monro on :math:`\log n`: :math:`\log n \mathrel{+}= g_k (a^* - \bar a_k)`,
-    :math:`g_k = 0.5/\sqrt{k+1}`, with :math:`\bar a_k` the chain average of
-    :math:`\min(1, e^{-\delta H})` of trajectory ``k``. Keeping ``tau`` fixed keeps the
-    autocorrelation in units of trajectories comparable while the cost per trajectory adapts.
+    In equilibrium the energy violation of a reversible integrator is close to Gaussian with
+    variance :math:`2\mu`, :math:`\mu = \langle\delta H\rangle`, so the acceptance is
+    :math:`A = \mathrm{erfc}(\sqrt\mu/2)`, and for a second-order integrator at fixed ``tau``
+    :math:`\mu \propto \epsilon^4 \propto n^{-4}`. After each trajectory the chains' mean
+    acceptance probability :math:`\min(1, e^{-\delta H})` (bounded, so an unstable integrator's
+    huge violations cannot swamp it; NaN counts as 0), smoothed over the last few trajectories,
+    gives :math:`\mu = (2\,\mathrm{erfc}^{-1}A)^2`, and :math:`\log n` moves by
+    :math:`\frac{g_k}{4}\log(\mu/\mu^*)` towards the steps of the target,
+    :math:`\mathrm{erfc}(\sqrt{\mu^*}/2) = a^*`, at most a factor 2 per trajectory, with gain
+    :math:`g_k = \min(1, \sqrt{10/(k+1)})`: towards the target from too many steps as from too few.
+    Keeping ``tau`` fixed keeps the autocorrelation in units of trajectories comparable while the
+    cost per trajectory adapts.
+
+    References:
+        | Gupta, Kilcup, Sharpe, Phys. Rev. D 38 (1988) 1278 (the erfc law of the acceptance)
     """
 
     target: float
     log_n: float
     updates: int = 0
+    acceptance: float = 0.0
+    """The smoothed acceptance probability of the last trajectories."""
+
+    @staticmethod
+    def mu(acceptance: float) -> float:
+        r""":math:`\mu = (2\,\mathrm{erfc}^{-1}A)^2`, the mean energy violation of acceptance ``A``."""
+        from scipy.special import erfcinv
+
+        return float((2.0 * erfcinv(min(max(acceptance, 1e-3), 1.0 - 1e-3))) ** 2)
 
     def update(self, dH: Tensor) -> int:
         """Feed one trajectory's energy violations ``(B,)``; returns the new ``n_steps``."""
-        prob = torch.clamp(torch.exp(-dH), max=1.0)
-        acc = torch.where(dH.isnan(), 0.0, prob).mean().item()  # NaN counts as rejected
-        self.log_n += 0.5 / math.sqrt(self.updates + 1) * (self.target - acc)
+        prob = torch.where(dH.isnan(), torch.zeros_like(dH), torch.clamp(torch.exp(-dH), max=1.0)).mean().item()
+        weight = max(1.0 / (self.updates + 1), 0.3)
+        self.acceptance = (1.0 - weight) * self.acceptance + weight * prob
+        gain = min(1.0, math.sqrt(10.0 / (self.updates + 1)))
+        step = 0.25 * gain * math.log(self.mu(self.acceptance) / self.mu(self.target))
+        self.log_n += min(max(step, -math.log(2.0)), math.log(2.0))
         self.log_n = min(max(self.log_n, 0.0), math.log(10_000))
         self.updates += 1
         return self.n_steps

@@ -51,6 +51,8 @@ def _read(run_dir: Path) -> dict[str, Any]:
         data["card"] = json.loads(store.attrs["run_card_normalized"])
         data["complete"] = bool(store.attrs["complete"])
         data["kind"] = kind
+        data["integration"] = {k: store.attrs[k].item() if hasattr(store.attrs[k], "item") else store.attrs[k]
+                               for k in ("n_steps", "eps", "n_steps_card", "tuned") if k in store.attrs}
     return data
 
 
@@ -86,6 +88,7 @@ def _sampler_summary(data: dict[str, Any], volume: int, reweight: bool) -> dict[
     out: dict[str, Any] = {"acceptance": float(data[f"{kind}/accepted"].mean())}
     if kind == "hmc":
         out["exp_minus_dH"] = gamma_method(np.exp(-data["hmc/dH"])).to_dict()
+        out["integration"] = _integration(data)
     else:  # proposals: nmcmc/log_w (observables/log_w are the chain's current weights)
         out["ess"] = effective_sample_size(torch.from_numpy(data["nmcmc/log_w"]).flatten())
         out["longest_rejection_run"] = int(_longest_rejection_run(data["nmcmc/accepted"]))
@@ -106,10 +109,23 @@ def _longest_rejection_run(accepted: np.ndarray) -> int:
     return longest
 
 
+def _integration(data: dict[str, Any]) -> dict[str, Any]:
+    """The steps and step size the production ran with: tuned ones where the card asked for a
+    target acceptance (the card's ``steps`` was only the start then)."""
+    s, stored = data["card"]["sampler"], data["integration"]
+    n = int(stored.get("n_steps", s["steps"]))
+    return {"integrator": s["integrator"], "tau": s["tau"], "steps": n, "eps": s["tau"] / n,
+            "steps_card": s["steps"], "tuned": "target_acceptance" in s,
+            "target_acceptance": s.get("target_acceptance")}
+
+
 def _sampler_line(summary: dict[str, Any]) -> str:
     if summary["sampler_kind"] == "hmc":
-        r = summary["exp_minus_dH"]
-        return f"HMC acceptance {summary['acceptance']:.4f}; <exp(-dH)> = {r['value']:.4f} +- {r['error']:.4f}"
+        r, i = summary["exp_minus_dH"], summary["integration"]
+        steps = (f"{i['steps']} steps (tuned during thermalization from the card's {i['steps_card']} towards "
+                 f"acceptance {i['target_acceptance']})" if i["tuned"] else f"{i['steps']} steps")
+        return (f"HMC acceptance {summary['acceptance']:.4f}; <exp(-dH)> = {r['value']:.4f} +- {r['error']:.4f}; "
+                f"{i['integrator']}, tau = {i['tau']:g}, {steps}, eps = {i['eps']:.4g}")
     return (f"NMCMC acceptance {summary['acceptance']:.4f}; ESS of the proposals {summary['ess']:.4f}; "
             f"longest run of rejections {summary['longest_rejection_run']}")
 

@@ -115,17 +115,21 @@ class HMCChains(ChainSampler):
     def checkpoint(self, state: HMCState) -> dict[str, Any]:
         out: dict[str, Any] = {"phi": state.phi, "action": state.action, "n_steps": self.hmc.n_steps}
         if self.tuner is not None:
-            out.update(tuner_log_n=self.tuner.log_n, tuner_updates=self.tuner.updates)
+            out.update(tuner_log_n=self.tuner.log_n, tuner_updates=self.tuner.updates, tuner_acceptance=self.tuner.acceptance)
         return out
 
     def restore(self, payload: dict[str, Any]) -> HMCState:
         self.hmc.n_steps = int(payload["n_steps"])
         if self.tuner is not None:
             self.tuner.log_n, self.tuner.updates = float(payload["tuner_log_n"]), int(payload["tuner_updates"])
+            self.tuner.acceptance = float(payload.get("tuner_acceptance", 0.0))
         return HMCState(phi=payload["phi"], action=payload["action"])
 
     def summary(self, records: dict[str, np.ndarray]) -> dict[str, Any]:
-        return {**super().summary(records), "n_steps": self.hmc.n_steps}
+        """Acceptance and the integration the production ran with (the tuned steps and eps)."""
+        s = self.card.sampler
+        return {**super().summary(records), "n_steps": self.hmc.n_steps, "eps": s["tau"] / self.hmc.n_steps,
+                "n_steps_card": s["steps"], "tuned": self.tuner is not None}
 
 
 class NMCMCChains(ChainSampler):

@@ -35,8 +35,6 @@ from hpcflow.io.atomic import atomic_write_json
 from hpcflow.io.checkpoint import latest_checkpoint, on_device, save_checkpoint
 from hpcflow.io.shards import BlockWriter, ShardingError, choose_layout, stored_layout
 from hpcflow.io.store import ConfigStore
-from hpcflow.parallel.device import DeviceUnavailable, select_device
-from hpcflow.parallel.env import ClusterEnv
 from hpcflow.parallel.world import World, chain_blocks, merge_chain_blocks, take_chain_block
 from hpcflow.workflow.chain_store import (
     PendingRows,
@@ -52,17 +50,9 @@ from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.rundir import STORE, check_run_dir, lock_run_dir, prepare_run_dir
 from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
 
-__all__ = ["sample", "stage_device"]
+__all__ = ["sample"]
 
 log = logging.getLogger(__name__)
-
-
-def stage_device(card: RunCard) -> torch.device:
-    """The device of this rank for ``[parallel].device``; a missing GPU is a card error."""
-    try:
-        return select_device(card.data["parallel"]["device"], ClusterEnv.detect().local_rank)
-    except DeviceUnavailable as err:
-        raise RunCardError(card.source, [str(err)]) from None
 
 
 def _measure(state: Any, sampler: ChainSampler) -> dict[str, torch.Tensor]:
@@ -108,7 +98,7 @@ def sample(card: RunCard, progress: bool = True, world: World | None = None) -> 
     world = World.detect() if world is None else world
     if card.is_solve:
         raise RunCardError(card.source, ["[solve]: a solve card runs with 'hpcflow solve CARD'"])
-    device = stage_device(card)
+    device = card.device()
     check_run_dir(card)
     check_flow_inputs(card, will_train=False)
     with lock_run_dir(card.run_dir) if world.is_root else nullcontext():

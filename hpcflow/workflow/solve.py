@@ -54,12 +54,14 @@ def _solve_one(op: WilsonDirac, b: torch.Tensor, s: dict[str, Any]) -> SolveInfo
 def solve(card: RunCard) -> Path:
     """Run the solves of a ``[solve]`` card; returns the output directory."""
     s = card.data["solve"]
+    device = card.device()
     links, theory = load_links(Path(s["configs"]), s["chain"], s["step"], card.source)
+    links = links.to(device)
     out_dir = Path(s["dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     spin = 4 if links.shape[0] == 4 else 2
     lattice = tuple(links.shape[1:-2])
-    rng = ChainRNG(s["seed"], range(s["sources"]))
+    rng = ChainRNG(s["seed"], range(s["sources"]), device)
     sources = torch.complex(rng.normal((*lattice, spin, links.shape[-1])), rng.normal((*lattice, spin, links.shape[-1])))
     results = []
     for mass in s["masses"]:
@@ -72,7 +74,8 @@ def solve(card: RunCard) -> Path:
                 "converged": info.converged, "reason": info.reason, "final_residual": info.final_residual,
                 "seconds": time.perf_counter() - t0, "residuals": info.residuals,
             })
-    summary = {"card": card.data["solve"], "theory": theory, "lattice": list(lattice), "results": results}
+    summary = {"card": card.data["solve"], "theory": theory, "lattice": list(lattice), "device": device.type,
+               "results": results}
     atomic_write_json(out_dir / "solve.json", summary)
     _plot(results, s["solver"], out_dir / "solve.png")
     return out_dir

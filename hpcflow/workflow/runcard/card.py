@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from hpcflow.parallel.device import DeviceUnavailable, select_device
+from hpcflow.parallel.env import ClusterEnv
 from hpcflow.theories.phi4 import Phi4Action
 
 __all__ = ["UPDATES_KEY", "RunCard", "RunCardError", "default_run_name"]
@@ -64,6 +68,14 @@ class RunCard:
     def run_dir(self) -> Path:
         """The run directory (``[output].dir``, else derived from the physics parameters)."""
         return Path(self.output["dir"])
+
+    def device(self) -> torch.device:
+        """This rank's device for ``[parallel].device`` (:func:`hpcflow.parallel.device.select_device`
+        with the node-local rank of the launcher); a GPU the machine does not have is a card error."""
+        try:
+            return select_device(self.data["parallel"]["device"], ClusterEnv.detect().local_rank)
+        except DeviceUnavailable as err:
+            raise RunCardError(self.source, [str(err)]) from None
 
     def action(self) -> Phi4Action:
         """The phi^4 action described by ``[theory]`` (see :mod:`hpcflow.workflow.theories` for all)."""
