@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import cli_env, hpcflow_cmd, tiny_flow_card, wait_for_checkpoint
+from hpcflow.workflow.rundir import lock_run_dir
 
 pytestmark = pytest.mark.slow
 
@@ -219,3 +220,17 @@ def test_a_lattice_too_large_for_memory_or_disk_is_refused_before_allocating(wri
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and re.search(match, lines[0]), res.stderr
     assert not (tmp_path / "run" / "configs.h5").exists()
+
+
+def test_a_second_live_job_in_the_same_run_directory_is_refused(write_card, tmp_path: Path) -> None:
+    card = write_card(shape=[8, 8], trajectories=100_000, thermalization=0, checkpoint_every=10)
+    first = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_checkpoint(tmp_path / "run" / "checkpoints", 0, first)
+        second = _run("sample", str(card))
+        assert second.returncode == 2 and f"in use by pid {first.pid} on" in second.stderr, second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    lock_run_dir(tmp_path / "run").close()  # the lock went with the killed process

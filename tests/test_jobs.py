@@ -157,3 +157,17 @@ def test_parsl_blocks_ask_for_what_the_job_scripts_ask_for(monkeypatch: pytest.M
     assert mpi_prefix(load_system("polaris")) == "$PARSL_MPI_PREFIX"
     assert mpi_prefix(load_system("pbs")) == 'mpiexec -n 2 -hostfile "$PBS_NODEFILE"'
     assert "-ppn" not in mpi_prefix(load_system("pbs"))
+
+
+def test_a_solve_card_or_a_broken_system_file_is_one_line(tmp_path: Path) -> None:
+    solve = tmp_path / "solve.toml"
+    solve.write_text('[solve]\nconfigs = "x.h5"\nmasses = [0.1]\nsolver = "fgmres"\ntol = 1e-8\nmaxiter = 10\nseed = 1\n'
+                     f'dir = "{tmp_path / "out"}"\n')
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[system\nscheduler = 'slurm'\n")
+    for args, why in ((("jobs", "render", str(solve), "--system", "local"), "[solve]: a solve card has no job stages"),
+                      (("run", str(solve)), "[solve]: a solve card runs with 'hpcflow solve CARD'"),
+                      (("jobs", "render", EXAMPLE_CARD, "--system", str(broken)), f"{broken}: not valid TOML")):
+        res = subprocess.run(hpcflow_cmd(*args), env=mpi_env(), capture_output=True, text=True, timeout=120, cwd=REPO)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and why in lines[0], res.stderr

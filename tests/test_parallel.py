@@ -191,3 +191,33 @@ def test_training_killed_at_two_ranks_resumes_to_the_same_parameters(tmp_path: P
     reference, resumed = _parameters(tmp_path / "reference"), _parameters(tmp_path / "run")
     for key, value in reference.items():
         torch.testing.assert_close(resumed[key], value, rtol=0, atol=0)
+
+
+def test_the_rendezvous_address_is_not_a_loopback_one_where_another_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian-style hosts map their own name to 127.0.1.1, which the other nodes cannot reach:
+    the address of the interface that routes outwards is taken then; a real address is kept."""
+    import socket
+
+    from hpcflow.parallel import strategy
+
+    class Probe:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def __enter__(self) -> "Probe":
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def connect(self, address: tuple[str, int]) -> None:
+            assert address[0] == "192.0.2.1"  # a documentation address: nothing is sent
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("10.20.30.40", 5555)
+
+    monkeypatch.setattr(strategy.socket, "socket", Probe)
+    monkeypatch.setattr(socket, "gethostbyname", lambda name: "127.0.1.1")
+    assert strategy.rendezvous_address() == "10.20.30.40"
+    monkeypatch.setattr(socket, "gethostbyname", lambda name: "192.168.7.7")
+    assert strategy.rendezvous_address() == "192.168.7.7"

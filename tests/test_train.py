@@ -193,3 +193,31 @@ def test_init_fine_tunes_a_flow_trained_on_a_smaller_lattice(tmp_path: Path) -> 
 def test_train_needs_model_and_training_sections(write_card) -> None:
     with pytest.raises(RunCardError, match=r"\[model\]: missing required section for hpcflow train"):
         train(load_runcard(write_card()), progress=False)
+
+
+def test_a_torn_last_line_of_the_training_log_is_dropped_on_resume(tmp_path: Path) -> None:
+    """A kill while a log line is written leaves half a JSON object; the resumed run drops it
+    (it was a JSONDecodeError traceback) and writes the steps after the checkpoint again."""
+    card = load_runcard(_card(tmp_path, steps=20))
+    train(card, progress=False)
+    model = tmp_path / "run" / "model"
+    (model / "flow.pt").unlink()
+    shutil.rmtree(model / "checkpoints" / f"{20:010d}")  # resume from step 10
+    log = model / "train_log.jsonl"
+    log.write_text(log.read_text() + '{"step": 21, "loss": 1.2')
+    train(card, progress=False)
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == list(range(5, 21, 5))
+
+
+def test_a_model_file_that_is_not_a_flow_is_one_line_and_touches_nothing(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.pt"
+    bogus.write_text("not a torch file")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    for path, why in ((bogus, "not a trained flow (UnpicklingError"), (tmp_path / "other.pt", "not a trained flow (written by")):
+        card = _card(tmp_path, sampler_extra=f'model = "{path}"\n', dir=tmp_path / "nmcmc")
+        res = subprocess.run(hpcflow_cmd("--no-progress", "sample", str(card)), env=cli_env(), capture_output=True, text=True)
+        assert res.returncode == 2
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"[sampler].model = '{path}': {why}" in lines[0], res.stderr
+        assert not (tmp_path / "nmcmc").exists()
