@@ -1,5 +1,6 @@
 """Markov-chain samplers over a batch of chains."""
 
+from hpcflow.samplers.fhmc import PulledBackAction
 from hpcflow.samplers.gauge_hmc import GaugeHMC
 from hpcflow.samplers.hmc import HMC, HMCState, StepInfo, StepSizeTuner, metropolis
 from hpcflow.samplers.integrators import INTEGRATORS, Integrator, Leapfrog, Omelyan
@@ -15,6 +16,7 @@ __all__ = sorted(
         "Leapfrog",
         "NMCMC",
         "Omelyan",
+        "PulledBackAction",
         "StepInfo",
         "StepSizeTuner",
         "metropolis",

@@ -86,8 +86,8 @@ def _sampler_summary(data: dict[str, Any], volume: int, reweight: bool) -> dict[
     """Acceptance and the sampler's own diagnostics (``<exp(-dH)>`` for HMC, ESS for NMCMC)."""
     kind = data["kind"]
     out: dict[str, Any] = {"acceptance": float(data[f"{kind}/accepted"].mean())}
-    if kind == "hmc":
-        out["exp_minus_dH"] = gamma_method(np.exp(-data["hmc/dH"])).to_dict()
+    if f"{kind}/dH" in data:  # HMC and flow HMC
+        out["exp_minus_dH"] = gamma_method(np.exp(-data[f"{kind}/dH"])).to_dict()
         out["integration"] = _integration(data)
     else:  # proposals: nmcmc/log_w (observables/log_w are the chain's current weights)
         out["ess"] = effective_sample_size(torch.from_numpy(data["nmcmc/log_w"]).flatten())
@@ -120,11 +120,12 @@ def _integration(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sampler_line(summary: dict[str, Any]) -> str:
-    if summary["sampler_kind"] == "hmc":
+    if "exp_minus_dH" in summary:
         r, i = summary["exp_minus_dH"], summary["integration"]
         steps = (f"{i['steps']} steps (tuned during thermalization from the card's {i['steps_card']} towards "
                  f"acceptance {i['target_acceptance']})" if i["tuned"] else f"{i['steps']} steps")
-        return (f"HMC acceptance {summary['acceptance']:.4f}; <exp(-dH)> = {r['value']:.4f} +- {r['error']:.4f}; "
+        return (f"{summary['sampler_kind'].upper()} acceptance {summary['acceptance']:.4f}; "
+                f"<exp(-dH)> = {r['value']:.4f} +- {r['error']:.4f}; "
                 f"{i['integrator']}, tau = {i['tau']:g}, {steps}, eps = {i['eps']:.4g}")
     return (f"NMCMC acceptance {summary['acceptance']:.4f}; ESS of the proposals {summary['ess']:.4f}; "
             f"longest run of rejections {summary['longest_rejection_run']}")

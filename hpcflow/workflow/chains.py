@@ -20,14 +20,17 @@ from torch import Tensor
 
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.parallel.world import World
-from hpcflow.samplers.hmc import HMCState, StepSizeTuner
+from hpcflow.samplers.fhmc import PulledBackAction
+from hpcflow.samplers.gauge_hmc import GaugeHMC
+from hpcflow.samplers.hmc import HMC, HMCState, StepSizeTuner
+from hpcflow.samplers.integrators import INTEGRATORS
 from hpcflow.samplers.nmcmc import NMCMC, NMCMCState
 from hpcflow.theories.phi4 import energy_density, magnetization
-from hpcflow.workflow.model_io import load_flow
+from hpcflow.workflow.model_io import ModelError, flow_path, load_flow
 from hpcflow.workflow.runcard import RunCard
 from hpcflow.workflow.theories import theory_of
 
-__all__ = ["CHAIN_SAMPLERS", "ChainSampler", "HMCChains", "NMCMCChains", "chain_sampler"]
+__all__ = ["CHAIN_SAMPLERS", "ChainSampler", "FHMCChains", "HMCChains", "NMCMCChains", "chain_sampler"]
 
 
 class ChainSampler(abc.ABC):
@@ -71,6 +74,11 @@ class ChainSampler(abc.ABC):
         """Values of :attr:`measurements` for the current state."""
         return {}
 
+    def physical(self, state: Any) -> tuple[Tensor, Tensor]:
+        """The physical fields of the chains and their action, ``((B, ...), (B,))``: what is stored
+        and measured (the state's own for samplers in field space)."""
+        return state.phi, state.action
+
     @abc.abstractmethod
     def checkpoint(self, state: Any) -> dict[str, Any]:
         """Everything needed to continue bit for bit (the RNG states are added by the caller)."""
@@ -96,10 +104,14 @@ class HMCChains(ChainSampler):
                  device: torch.device | str = "cpu") -> None:
         super().__init__(card, chains, world, device)
         s = card.sampler
-        self.hmc = self.theory.hmc(self.rng)
+        self.hmc = self.make_hmc()
         self.tuner = None
         if "target_acceptance" in s:
             self.tuner = StepSizeTuner(target=s["target_acceptance"], log_n=math.log(s["steps"]))
+
+    def make_hmc(self) -> HMC | GaugeHMC:
+        """The HMC of the card's theory."""
+        return self.theory.hmc(self.rng)
 
     def initial(self) -> HMCState:
         return self.hmc.init(self.theory.initial(self.rng))
@@ -130,6 +142,32 @@ class HMCChains(ChainSampler):
         s = self.card.sampler
         return {**super().summary(records), "n_steps": self.hmc.n_steps, "eps": s["tau"] / self.hmc.n_steps,
                 "n_steps_card": s["steps"], "tuned": self.tuner is not None}
+
+
+class FHMCChains(HMCChains):
+    """Flow HMC (``kind = "fhmc"``): HMC in the latent fields ``z`` of a trained flow on the
+    pulled-back action (:mod:`hpcflow.samplers.fhmc`), in float64. The state and the checkpoints
+    hold ``z`` (a resumed chain continues bit for bit); the store holds :math:`\phi = f(z)` and
+    the observables of :math:`\phi`. The chains start at draws of the flow's prior."""
+
+    kind = "fhmc"
+
+    def make_hmc(self) -> HMC:
+        s = self.card.sampler
+        flow = load_flow(self.card)
+        why = flow.spec.roughness()
+        if why:
+            path, key = flow_path(self.card)
+            raise ModelError(f"{key} = {str(path)!r}: flow HMC needs a smooth map and {why}; train an affine flow "
+                             "with a smooth activation (tanh, gelu, silu) for it")
+        self.pulled_back = PulledBackAction(flow.double().to(self.rng.device), self.card.action())
+        return HMC(self.pulled_back, INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=self.rng)
+
+    def initial(self) -> HMCState:
+        return self.hmc.init(self.rng.normal(tuple(self.card.theory["shape"])))
+
+    def physical(self, state: HMCState) -> tuple[Tensor, Tensor]:
+        return self.pulled_back.push(state.phi)
 
 
 class NMCMCChains(ChainSampler):
@@ -174,7 +212,7 @@ class NMCMCChains(ChainSampler):
         return NMCMCState(phi=payload["phi"], action=payload["action"], log_q=payload["log_q"])
 
 
-CHAIN_SAMPLERS: dict[str, type[ChainSampler]] = {"hmc": HMCChains, "nmcmc": NMCMCChains}
+CHAIN_SAMPLERS: dict[str, type[ChainSampler]] = {"hmc": HMCChains, "fhmc": FHMCChains, "nmcmc": NMCMCChains}
 
 
 def chain_sampler(card: RunCard, chains: range | None = None, world: World | None = None,

@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 
 def _measure(state: Any, sampler: ChainSampler) -> dict[str, torch.Tensor]:
     theory = sampler.theory
-    rows = {theory.field: state.phi}
-    rows.update({f"observables/{k}": v for k, v in theory.measure(state.phi, state.action).items()})
+    field, action = sampler.physical(state)
+    rows = {theory.field: field}
+    rows.update({f"observables/{k}": v for k, v in theory.measure(field, action).items()})
     rows.update({f"observables/{k}": v for k, v in sampler.measure(state).items()})
     return rows
 

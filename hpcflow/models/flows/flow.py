@@ -64,6 +64,17 @@ class FlowSpec:
             return [self.coupling] * self.layers
         return list(self.coupling)
 
+    def roughness(self) -> str | None:
+        """Why the map is not twice continuously differentiable (``None`` if it is). Flow HMC needs
+        it: its force is a gradient through the map and its log-det, and where that jumps (ReLU
+        kinks of the conditioners, the knots of the only-C^1 rational-quadratic splines) the
+        integrators lose their order (dH no longer falls as eps^2)."""
+        if any(kind != "affine" for kind in self.kinds()):
+            return "the rational-quadratic splines are only C^1 (their log-det jumps at the knots)"
+        if self.hidden and self.activation == "leaky_relu":
+            return "the leaky-ReLU conditioners have kinks"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["coupling"] = self.coupling if isinstance(self.coupling, str) else list(self.coupling)

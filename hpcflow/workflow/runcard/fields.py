@@ -35,6 +35,8 @@ class Field:
     exclusive_max: bool = False
     choices: tuple[str, ...] = ()
     hint: str = ""
+    empty: bool = False
+    """A list may be empty."""
 
     def optional(self) -> Field:
         """The same field, not required (for keys of a kind that could not be determined)."""
@@ -93,7 +95,7 @@ def check_value(value: Any, f: Field) -> tuple[Any, bool]:
     if f.kind == "str_list":
         items = value if isinstance(value, list) else [value]
         return value, len(items) > 0 and all(isinstance(v, str) and v in f.choices for v in items)
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list) or not (value or f.empty):
         return value, False
     if f.kind == "float_list":
         xs = [_as_float(v) for v in value]

@@ -34,7 +34,7 @@ SECTION = Section(
     {
         "coupling": Field("str_list", choices=("affine", "spline")),
         "layers": Field("int", minimum=1),
-        "hidden": Field("int_list", minimum=1, hint="e.g. hidden = [16, 16]"),
+        "hidden": Field("int_list", minimum=1, empty=True, hint="e.g. hidden = [16, 16]; [] for one convolution"),
         "kernel": Field("int", minimum=1),
         "activation": Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu")),
         "equivariant": Field("bool", required=False, default=True),
