@@ -70,7 +70,7 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
     cost = summary["cost_per_independent_config"]["abs_magnetization"]
     tau = summary["observables"]["abs_magnetization"]["tau_int"]
     assert cost == pytest.approx(timing["seconds"] / timing["updates"] * 2 * tau / 4, rel=1e-12)
-    assert json.loads((run / "workflow" / "comparison.json").read_text())[0]["seconds_per_independent_config"] == cost
+    assert json.loads((run / "workflow" / "comparison.json").read_text())["rows"][0]["seconds_per_independent_config"] == cost
     assert "/ chains" in summary["cost_definition"] and "/ chains" in (run / "workflow" / "report.md").read_text()
     for png in ("history.png", "autocorrelation.png", "correlator.png"):
         assert (run / "report" / png).stat().st_size > 10_000

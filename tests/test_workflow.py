@@ -28,6 +28,7 @@ coupling = "affine"
 layers = 2
 hidden = [4]
 kernel = 3
+activation = "tanh"
 
 [training]
 steps = 40
@@ -48,42 +49,61 @@ chunk = 50
 trajectories = 300
 thermalization = 20
 steps = 6
-
+{extra}
 [output]
 dir = "{dir}"
 checkpoint_every = 100
 """
 
 
-def _card(tmp_path: Path, updates: int) -> Path:
+def _card(tmp_path: Path, updates: int, extra: str = "") -> Path:
     path = tmp_path / "card.toml"
-    path.write_text(CARD.format(updates=updates, dir=tmp_path / "run"))
+    path.write_text(CARD.format(updates=updates, dir=tmp_path / "run", extra=extra))
     return path
 
 
+THREE = """
+[fhmc]
+trajectories = 200
+thermalization = 20
+steps = 6
+
+[workflow]
+samplers = ["nmcmc", "fhmc", "hmc"]
+"""
+
+
 def test_local_workflow_runs_every_stage_and_compares_the_samplers(tmp_path: Path) -> None:
-    card = _card(tmp_path, 400)
+    """NMCMC, flow HMC with the same flow and the HMC baseline side by side: every stage, one row
+    per sampler, the observables in value(error) with z against HMC, the flags, the cost stated."""
+    card = _card(tmp_path, 400, THREE)
     res = subprocess.run(hpcflow_cmd("run", str(card), "--system", "local"), env=mpi_env(), capture_output=True,
                          text=True, timeout=900, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     run = tmp_path / "run"
     report = run / "workflow" / "report.md"
     assert res.stdout.strip().endswith(f"report: {report}")
-    for stage in ("train", "nmcmc", "hmc", "analyze_nmcmc", "analyze_hmc"):
+    stages = ("train", "nmcmc", "fhmc", "hmc", "analyze_nmcmc", "analyze_fhmc", "analyze_hmc")
+    for stage in stages:
         assert (run / "workflow" / f"{stage}.done").is_file(), stage
-    rows = {r["sampler"]: r for r in json.loads((run / "workflow" / "comparison.json").read_text())}
-    assert set(rows) == {"nmcmc", "hmc"}
+    comparison = json.loads((run / "workflow" / "comparison.json").read_text())
+    rows = {r["sampler"]: r for r in comparison["rows"]}
+    assert list(rows) == ["nmcmc", "fhmc", "hmc"]
     for r in rows.values():
-        assert 0 < r["acceptance"] <= 1 and r["tau_int"] > 0 and r["seconds_per_independent_config"] > 0
-    assert rows["nmcmc"]["training_seconds"] > 0 and 0 < rows["nmcmc"]["ess"] <= 1
+        assert 0 < r["acceptance"] <= 1 and r["tau_int"]["magnetization"][0] > 0 and r["seconds_per_independent_config"] > 0
+    assert rows["nmcmc"]["training"]["seconds"] > 0 and rows["fhmc"]["training"] == rows["nmcmc"]["training"]
+    assert rows["hmc"]["training"] is None and 0 < rows["nmcmc"]["ess"] <= 1
+    assert rows["fhmc"]["updates"] == 200 and rows["fhmc"]["run_dir"] == str(run / "fhmc")
     text = report.read_text()
-    assert "| nmcmc | 2 |" in text and "| hmc | 2 |" in text and "(../report/report.md)" in text
+    assert "| nmcmc | 2 x 400 |" in text and "| fhmc | 2 x 200 |" in text and "| hmc | 2 x 300 |" in text
+    assert "| observable | NMCMC | z | FHMC | z | HMC |" in text and "| <|M|>/V |" in text and "## Flags" in text
+    assert "/ chains" in text and "Training of the flow of NMCMC" in text
     assert (run / "workflow" / "comparison.png").stat().st_size > 10_000
     assert (run / "baseline_hmc" / "configs.h5").is_file()
     # a rerun finds every stage done and only rewrites the report
     again = subprocess.run(hpcflow_cmd("run", str(card)), env=mpi_env(), capture_output=True, text=True,
                            timeout=300, cwd=tmp_path)
-    assert again.returncode == 0 and again.stderr.count("completed earlier") == 5, again.stderr
+    assert again.returncode == 0 and again.stderr.count("completed earlier") == len(stages), again.stderr
 
 
 def test_kill_during_sampling_then_rerun_resumes_without_training_again(tmp_path: Path) -> None:

@@ -3,20 +3,21 @@
 Stages (each a Parsl ``bash_app`` running one ``hpcflow`` command; MPI stages with every rank
 of the system):
 
-==================  =================================================  ===================
-stage               command                                            after
-==================  =================================================  ===================
-``train``           ``hpcflow train CARD`` (cards with ``[training]``)  -
-``nmcmc``           ``hpcflow sample CARD``                             ``train``
-``hmc``             ``hpcflow sample`` of the HMC baseline card          -
-``analyze_<s>``     ``hpcflow analyze`` of sampler ``s`` (one process)  ``<s>``
-report              comparison of the samplers (in this process)       all analyses
-==================  =================================================  ===================
+==================  ====================================================  ===================
+stage               command                                               after
+==================  ====================================================  ===================
+``train``           ``hpcflow train CARD`` (cards with ``[training]``)     -
+``<kind>``          ``hpcflow sample`` of the card (``nmcmc``, ``fhmc``)   ``train``
+``<other>``         ``hpcflow sample`` of a sampler beside it              ``train`` (flows)
+``analyze_<s>``     ``hpcflow analyze`` of sampler ``s`` (one process)     ``<s>``
+report              the comparison (:mod:`hpcflow.workflow.comparison`)    all analyses
+==================  ====================================================  ===================
 
-An HMC card has only ``hmc`` and its analysis. The HMC baseline of an NMCMC card samples the same
-theory with the same number of chains and updates (``[baseline]`` overrides: trajectories,
-thermalization, tau, steps, integrator, target_acceptance, seed); its card is written to
-``<run>/workflow/baseline_hmc.toml`` and its run to ``<run>/baseline_hmc/``.
+``[workflow].samplers`` says which samplers run (default: the card's own and, beside a flow
+sampler, the HMC baseline); the samplers beside the card's own are runs of their own, derived
+from it (:mod:`hpcflow.workflow.derived`: the HMC baseline in ``<run>/baseline_hmc/``, flow HMC
+and NMCMC with the card's flow in ``<run>/fhmc/`` and ``<run>/nmcmc/``). An HMC card has only
+``hmc`` and its analysis.
 
 Fault tolerance: Parsl retries a failed stage (``retries``); a stage that succeeds leaves
 ``<run>/workflow/<stage>.done`` with the identity of what it computed
@@ -33,30 +34,28 @@ inputs every stage needs (a flow file named by the card, an init flow) are check
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
 import sys
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpcflow.analysis.cost import COST_DEFINITION
-from hpcflow.analysis.report import pyplot, save_figure
-from hpcflow.io.atomic import atomic_write_text
 from hpcflow.workflow.analyze import analysis_settings
+from hpcflow.workflow.comparison import write_report
+from hpcflow.workflow.derived import derived_cards, write_card
 from hpcflow.workflow.jobs import check_card_strings
-from hpcflow.workflow.model_io import check_flow_inputs
+from hpcflow.workflow.model_io import check_flow_inputs, flow_path
 from hpcflow.workflow.parsl_config import mpi_prefix, parsl_config, resource_spec
-from hpcflow.workflow.runcard import RunCard, RunCardError, load_runcard, to_toml, validate_runcard
+from hpcflow.workflow.runcard import RunCard, RunCardError, load_runcard
+from hpcflow.workflow.runcard.sections.sampler import FLOW_SAMPLERS
 from hpcflow.workflow.rundir import check_run_dir, lock_run_dir, marker_matches, run_identity, write_marker
 from hpcflow.workflow.signals import Interrupted, StopFlag
 from hpcflow.workflow.systems import System
 
-__all__ = ["Stage", "WorkflowError", "baseline_card", "plan", "run_workflow", "write_card"]
+__all__ = ["Stage", "WorkflowError", "plan", "run_workflow"]
 
 log = logging.getLogger(__name__)
 
@@ -81,42 +80,6 @@ class Stage:
     """The run directory a sampling stage fills (for the report)."""
 
 
-def baseline_card(card: RunCard) -> RunCard:
-    """The HMC baseline card of a flow-sampler card (validated; written by :func:`write_card`)."""
-    b = card.data.get("baseline", {})
-    sampler = {
-        "kind": "hmc",
-        "chains": card.sampler["chains"],
-        "trajectories": b.get("trajectories", card.updates),
-        "thermalization": b.get("thermalization", 100),
-        "tau": b.get("tau", 1.0),
-        "steps": b.get("steps", 10),
-        "integrator": b.get("integrator", "omelyan"),
-        "target_acceptance": b.get("target_acceptance", 0.9),
-        "seed": b.get("seed", card.sampler["seed"] + 1),
-        "measure_every": card.sampler["measure_every"],
-    }
-    data = {
-        "theory": {k: v for k, v in card.theory.items() if v is not None},
-        "sampler": sampler,
-        "parallel": card.data["parallel"],
-        "output": {"dir": str(card.run_dir / "baseline_hmc"), "checkpoint_every": card.output["checkpoint_every"]},
-        "analysis": {k: v for k, v in card.analysis.items() if k in ("t_min", "t_max")},
-    }
-    text = "# HMC baseline written by `hpcflow run` (hpcflow.workflow.pipeline)\n" + to_toml(data)
-    path = card.run_dir / "workflow" / "baseline_hmc.toml"
-    return validate_runcard(tomllib.loads(text), source=str(path), text=text)
-
-
-def write_card(card: RunCard) -> Path:
-    """Write a derived card to its ``source`` path (unchanged files are not rewritten)."""
-    path = Path(card.source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.is_file() or path.read_text(encoding="utf-8") != card.text:
-        atomic_write_text(path, card.text)
-    return path
-
-
 def _analysis_stage(card: RunCard, run_dir: Path, sampler: str) -> Stage:
     """``hpcflow analyze`` of ``run_dir`` with the settings of ``card`` (those of the card now,
     not of the card that created the run), into ``run_dir/report``."""
@@ -129,21 +92,19 @@ def _analysis_stage(card: RunCard, run_dir: Path, sampler: str) -> Stage:
 
 def plan(card: RunCard, card_path: str) -> tuple[list[Stage], list[RunCard]]:
     """The stages of ``card``, in an order that respects ``after``, and the cards of the runs
-    they fill (``card`` itself and, for a flow sampler, its HMC baseline)."""
+    they fill (``card`` itself first, then the samplers beside it)."""
     identity = run_identity(card.data)
-    if card.sampler["kind"] == "hmc":
-        return [Stage("hmc", ("sample", card_path), True, identity, run_dir=card.run_dir),
-                _analysis_stage(card, card.run_dir, "hmc")], [card]
-    baseline = baseline_card(card)
-    baseline_path = baseline.source
-    stages = []
-    if "training" in card.data:
-        stages.append(Stage("train", ("train", card_path), True, identity))
-    stages.append(Stage("nmcmc", ("sample", card_path), True, identity, ("train",) if stages else (), card.run_dir))
-    stages.append(Stage("hmc", ("sample", baseline_path), True, run_identity(baseline.data), run_dir=baseline.run_dir))
-    stages.append(_analysis_stage(card, card.run_dir, "nmcmc"))
-    stages.append(_analysis_stage(baseline, baseline.run_dir, "hmc"))
-    return stages, [card, baseline]
+    kind = card.sampler["kind"]
+    beside = derived_cards(card)
+    training = ("train",) if "training" in card.data else ()
+    stages = [Stage("train", ("train", card_path), True, identity)] if training else []
+    stages.append(Stage(kind, ("sample", card_path), True, identity, training, card.run_dir))
+    for other, derived in beside.items():
+        after = training if other != "hmc" else ()
+        stages.append(Stage(other, ("sample", derived.source), True, run_identity(derived.data), after, derived.run_dir))
+    stages.append(_analysis_stage(card, card.run_dir, kind))
+    stages += [_analysis_stage(derived, derived.run_dir, other) for other, derived in beside.items()]
+    return stages, [card, *beside.values()]
 
 
 def _shell(command: str, inputs: list | None = None, stdout: str | None = None, stderr: str | None = None,
@@ -165,12 +126,11 @@ def run_workflow(card_path: Path, system: System, retries: int = 1) -> Path:
         check_run_dir(run)  # a changed physics card is refused before anything runs
     for run in runs[1:]:
         write_card(run)
-    lock = lock_run_dir(workflow)
-    try:
+    with lock_run_dir(workflow):
         _run_stages(stages, system, workflow, retries)
-    finally:
-        lock.close()
-    return write_report(card, [s for s in stages if s.run_dir is not None], workflow)
+    flow_dir = flow_path(card)[0].parent.parent if card.sampler["kind"] in FLOW_SAMPLERS else None  # holds model/flow.pt
+    runs = [(s.run_dir, flow_dir if s.name in FLOW_SAMPLERS else None) for s in stages if s.run_dir is not None]
+    return write_report(card, runs, workflow)
 
 
 def _retry_cost(stop: StopFlag, retries: int) -> Any:
@@ -262,61 +222,3 @@ def _marker_writer(stage: Stage, marker: Path) -> Any:
     return done
 
 
-def _summary(run_dir: Path) -> dict[str, Any]:
-    data = json.loads((run_dir / "report" / "analysis.json").read_text(encoding="utf-8"))
-    name = "abs_magnetization" if "abs_magnetization" in data["observables"] else next(iter(data["observables"]))
-    abs_m = data["observables"][name]
-    row = {
-        "run_dir": str(run_dir),
-        "sampler": data["sampler_kind"],
-        "chains": data["chains"],
-        "acceptance": data.get("acceptance"),
-        "ess": data.get("ess"),
-        "tau_int": abs_m["tau_int"],
-        "tau_int_error": abs_m["tau_int_error"],
-        "seconds_per_independent_config": data["cost_per_independent_config"].get(name),
-    }
-    model = run_dir / "model" / "flow.pt"
-    if model.is_file():
-        import torch
-
-        row["training_seconds"] = float(torch.load(model, weights_only=True)["meta"]["seconds"])
-    return row
-
-
-def write_report(card: RunCard, sampled: list[Stage], workflow: Path) -> Path:
-    """``workflow/report.md`` and ``comparison.png``: acceptance, tau_int(|M|) and cost per sampler."""
-    rows = [_summary(s.run_dir) for s in sampled]
-    (workflow / "comparison.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-    names = [r["sampler"].upper() for r in rows]
-    panels = (("acceptance", "acceptance", None), ("tau_int", "tau_int(|M|) [updates]", "tau_int_error"),
-              ("seconds_per_independent_config", "seconds per independent config", None))
-    for ax, (key, label, err) in zip(axes, panels):
-        values = [r[key] or 0.0 for r in rows]
-        ax.bar(names, values, yerr=[r[err] for r in rows] if err else None, color=["C0", "C1", "C2"][: len(rows)])
-        ax.set_ylabel(label)
-    save_figure(fig, workflow / "comparison.png")
-    lines = [
-        f"# hpcflow workflow: {card.source}",
-        "",
-        f"Theory: {json.dumps(card.theory)}",
-        "",
-        "| sampler | chains | acceptance | ESS | tau_int(abs M) | s per independent config | training s | run |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        def fmt(v: Any, spec: str) -> str:
-            return "n/a" if v is None else format(v, spec)
-
-        lines.append(
-            f"| {r['sampler']} | {r['chains']} | {fmt(r['acceptance'], '.3f')} | {fmt(r['ess'], '.3f')} | "
-            f"{r['tau_int']:.2f}({r['tau_int_error']:.2f}) | {fmt(r['seconds_per_independent_config'], '.3g')} | "
-            f"{fmt(r.get('training_seconds'), '.0f')} | [{Path(r['run_dir']).name}]"
-            f"({os.path.relpath(Path(r['run_dir']) / 'report' / 'report.md', workflow)}) |"
-        )
-    lines += ["", f"Cost of |M|: {COST_DEFINITION}.", "", "![comparison](comparison.png)", ""]
-    path = workflow / "report.md"
-    atomic_write_text(path, "\n".join(lines))
-    return path

@@ -3,8 +3,9 @@ workflow's finished stages and the lock that keeps a second live job out.
 
 A run directory is filled by one run card. What defines the run (its *identity*) is every section
 but those that change how it is computed or read and not what it computes: ``[parallel]`` (ranks,
-store layout), ``[baseline]`` (the workflow's HMC baseline is a run of its own) and
-``[analysis]`` (an analysis is rerun, never the sampling). A card whose identity differs from
+store layout, device), ``[workflow]`` and the settings of the samplers beside the card's own
+(``[baseline]``, ``[fhmc]``, ``[nmcmc]``: runs of their own) and ``[analysis]`` (an analysis is
+rerun, never the sampling). A card whose identity differs from
 the one recorded in ``runcard.json`` (or in the attributes of ``configs.h5``) is refused.
 
 A finished workflow stage leaves ``workflow/<stage>.done``: JSON with the identity of what it
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 STORE = "configs.h5"
 LOCK = ".hpcflow.lock"
-NOT_IDENTITY = ("parallel", "baseline", "analysis")
+NOT_IDENTITY = ("parallel", "baseline", "fhmc", "nmcmc", "workflow", "analysis")
 
 
 def run_identity(data: dict[str, Any]) -> dict[str, Any]:

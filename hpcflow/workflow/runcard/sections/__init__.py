@@ -6,7 +6,7 @@ from __future__ import annotations
 from hpcflow.workflow.runcard.section import Section
 from hpcflow.workflow.runcard.sections import (
     analysis,
-    baseline,
+    derived,
     model,
     output,
     parallel,
@@ -14,10 +14,12 @@ from hpcflow.workflow.runcard.sections import (
     solve,
     theory,
     training,
+    workflow,
 )
 
 __all__ = ["SECTIONS"]
 
 SECTIONS: dict[str, Section] = {
-    m.SECTION.name: m.SECTION for m in (theory, sampler, model, training, parallel, solve, baseline, analysis, output)
+    s.name: s for s in (theory.SECTION, sampler.SECTION, model.SECTION, training.SECTION, parallel.SECTION,
+                        solve.SECTION, *derived.SECTIONS, workflow.SECTION, analysis.SECTION, output.SECTION)
 }
