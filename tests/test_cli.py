@@ -57,7 +57,7 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     run = tmp_path / "run"
     assert res.stdout.strip().endswith(f"report: {run / 'workflow' / 'report.md'}")  # the workflow's comparison
-    assert "| hmc | 4 |" in (run / "workflow" / "report.md").read_text()
+    assert "| hmc | 4 x 200 |" in (run / "workflow" / "report.md").read_text()
     summary = json.loads((run / "report" / "analysis.json").read_text())
     assert summary["measurements"] == 200 and summary["chains"] == 4 and summary["complete"]
     for name in ("abs_magnetization", "susceptibility", "energy"):

@@ -54,7 +54,7 @@ def test_good_samplers_raise_no_flag() -> None:
     ('\n[workflow]\nsamplers = ["nmcmc", "fhmc"]\n', r"flow HMC needs a smooth map and the leaky-ReLU conditioners have kinks"),
     ('\n[fhmc]\nsteps = 4\n', r"\[fhmc\]: settings of a sampler the workflow does not run; add 'fhmc'"),
     ('\n[nmcmc]\nchunk = 4\n', r"\[nmcmc\]: the card's own sampler is 'nmcmc'"),
-    ('\n[workflow]\nsamplers = ["nmcmc", "hmcc"]\n', r"\[workflow\]\.samplers = \['nmcmc', 'hmcc'\]: expected 'hmc' or"),
+    ('\n[workflow]\nsamplers = ["nmcmc", "hmcc"]\n', r"\[workflow\]\.samplers = \['nmcmc', 'hmcc'\]: expected 'hmc', 'nmcmc' or 'fhmc', or a list"),
 ])
 def test_workflow_cards_are_validated(tmp_path: Path, extra: str, match: str) -> None:
     card = tmp_path / "card.toml"

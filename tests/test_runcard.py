@@ -114,7 +114,7 @@ def test_an_unknown_kind_is_one_line_and_the_real_typo_is_still_found(write_card
     with pytest.raises(RunCardError) as info:
         load_runcard(tmp_path / "c.toml")
     assert info.value.problems == [
-        "[sampler].kind = 'HMC': expected 'hmc' or 'nmcmc' (did you mean 'hmc'?)",
+        "[sampler].kind = 'HMC': expected 'hmc', 'fhmc' or 'nmcmc' (did you mean 'hmc'?)",
         "[sampler].integrator = 'omelyn': expected 'leapfrog' or 'omelyan' (did you mean 'omelyan'?)",
     ]
 
@@ -122,8 +122,8 @@ def test_an_unknown_kind_is_one_line_and_the_real_typo_is_still_found(write_card
 @pytest.mark.parametrize(
     "old, new, match",
     [
-        ('kind = "hmc"', 'kind = ["hmc"]', r"\[sampler\].kind = \['hmc'\]: expected 'hmc' or 'nmcmc'$"),
-        ('name = "phi4"', "name = 4", r"\[theory\].name = 4: expected 'phi4' or 'u1'"),
+        ('kind = "hmc"', 'kind = ["hmc"]', r"\[sampler\].kind = \['hmc'\]: expected 'hmc', 'fhmc' or 'nmcmc'$"),
+        ('name = "phi4"', "name = 4", r"\[theory\].name = 4: expected 'phi4', 'u1', 'su2' or 'su3'"),
         ("tau = 1.0", "tau = 1" + "0" * 400, r"\[sampler\].tau = 10{400}: expected a number > 0"),
         ("chains = 4", "chains = 1" + "0" * 30, r"\[sampler\].chains = 10{30}: expected an integer >= 1"),
         ("seed = 7", "seed = 7\nmeasure_every = 0", r"\[sampler\].measure_every = 0: expected an integer >= 1$"),

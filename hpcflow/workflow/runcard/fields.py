@@ -46,7 +46,8 @@ class Field:
 def describe(f: Field) -> str:
     """What ``f`` allows, in words: ``an integer >= 1``, ``'hmc' or 'nmcmc'``."""
     if f.choices:
-        choices = " or ".join(repr(c) for c in f.choices)
+        quoted = [repr(c) for c in f.choices]
+        choices = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
         return f"{choices}, or a list of them" if f.kind == "str_list" else choices
     kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
             "int_list": "a list of integers", "float_list": "a list of numbers"}[f.kind]
