@@ -3,6 +3,7 @@
 ``hpcflow train CARD.toml``    train (or resume training) the flow of a run card
 ``hpcflow sample CARD.toml``   run (or resume) the sampler of a run card (HMC or NMCMC)
 ``hpcflow analyze RUN_DIR``    Gamma-method analysis and report of a run directory
+``hpcflow status RUN_DIR``     where a run stands (stage, update N of M, checkpoint, rate, time left)
 ``hpcflow solve CARD.toml``    Dirac-operator solves on a stored gauge configuration (a [solve] card)
 ``hpcflow run CARD.toml``      the workflow (Parsl): train, sample and an HMC baseline, analyze, compare;
                                ``--system NAME`` (default local); prints the report path
@@ -26,6 +27,13 @@ from hpcflow import __version__
 __all__ = ["main"]
 
 
+def _positive(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of updates")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpcflow", description="Machine learning for lattice field theory at scale.")
     p.add_argument("--version", action="version", version=f"hpcflow {__version__}")
@@ -36,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("card", type=Path, help="TOML run card with [model] and [training]")
     s = sub.add_parser("sample", help="run or resume the sampler of a run card")
     s.add_argument("card", type=Path, help="TOML run card")
+    s.add_argument("--extend", type=_positive, default=0, metavar="N",
+                   help="continue the run for N more updates (the store equals that of the longer card)")
     a = sub.add_parser("analyze", help="analyse a run directory and write its report",
                        description="Gamma-method analysis of a run directory. With the card's [analysis] settings "
                        "it writes RUN_DIR/report/; with other settings a new analysis beside it, "
@@ -46,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--reweight", action=argparse.BooleanOptionalAction, default=None,
                    help="importance-reweight the NMCMC proposals (default: the card's)")
     a.add_argument("--out", type=Path, help="report directory (default: see above)")
+    st = sub.add_parser("status", help="where a run stands: stage, update N of M, checkpoint, rate, time left")
+    st.add_argument("run_dir", type=Path, help="run directory")
     v = sub.add_parser("solve", help="Dirac-operator solves on a stored gauge configuration")
     v.add_argument("card", type=Path, help="TOML card with a [solve] section")
     r = sub.add_parser("run", help="the workflow (Parsl): train, sample (+ HMC baseline), analyze, report")
@@ -110,10 +122,10 @@ def _train(card_path: Path, progress: bool) -> None:
     _say(f"trained flow: {train(_load(card_path), progress=progress)}")
 
 
-def _sample(card_path: Path, progress: bool) -> None:
+def _sample(card_path: Path, progress: bool, extend: int) -> None:
     from hpcflow.workflow.sample import sample
 
-    _say(f"configurations: {sample(_load(card_path), progress=progress)}")
+    _say(f"configurations: {sample(_load(card_path), progress=progress, extend=extend)}")
 
 
 def _solve(card_path: Path) -> None:
@@ -166,11 +178,15 @@ def _dispatch(args: argparse.Namespace, progress: bool) -> None:
     if args.command == "train":
         _train(args.card, progress)
     elif args.command == "sample":
-        _sample(args.card, progress)
+        _sample(args.card, progress, args.extend)
     elif args.command == "solve":
         _solve(args.card)
     elif args.command == "analyze":
         _analyze(args)
+    elif args.command == "status":
+        from hpcflow.workflow.status import status
+
+        print("\n".join(status(args.run_dir)))
     elif args.command == "run":
         _run(args.card, args.system, args.retries)
     elif args.command == "jobs":
@@ -191,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     from hpcflow.workflow.runcard import RunCardError
     from hpcflow.workflow.rundir import RunDirLocked
     from hpcflow.workflow.signals import Interrupted
+    from hpcflow.workflow.status import StatusError
     from hpcflow.workflow.systems import SystemConfigError
     from hpcflow.workflow.train import TrainingDiverged
 
@@ -200,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         _error([f"{invalid.err.source}: {p}" for p in invalid.err.problems], same_on_every_rank=True)
         return 2
     except (RunCardError, AnalysisError, ModelError, ShardingError, SystemConfigError, WorkflowError, JobError,
-            CheckpointError, RunDirLocked) as err:
+            CheckpointError, RunDirLocked, StatusError) as err:
         problems = [f"{err.source}: {p}" for p in err.problems] if isinstance(err, RunCardError) else [str(err)]
         _error(problems, same_on_every_rank=False)
         return 2

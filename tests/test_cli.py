@@ -70,7 +70,9 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
     cost = summary["cost_per_independent_config"]["abs_magnetization"]
     tau = summary["observables"]["abs_magnetization"]["tau_int"]
     assert cost == pytest.approx(timing["seconds"] / timing["updates"] * 2 * tau / 4, rel=1e-12)
-    assert json.loads((run / "workflow" / "comparison.json").read_text())["rows"][0]["seconds_per_independent_config"] == cost
+    row = json.loads((run / "workflow" / "comparison.json").read_text())["rows"][0]
+    assert row["cost_observable"] == "magnetization"  # the cost of M, as the issue asks
+    assert row["seconds_per_independent_config"] == summary["cost_per_independent_config"]["magnetization"]
     assert "/ chains" in summary["cost_definition"] and "/ chains" in (run / "workflow" / "report.md").read_text()
     for png in ("history.png", "autocorrelation.png", "correlator.png"):
         assert (run / "report" / png).stat().st_size > 10_000
@@ -234,3 +236,62 @@ def test_a_second_live_job_in_the_same_run_directory_is_refused(write_card, tmp_
         first.kill()
         first.wait()
     lock_run_dir(tmp_path / "run").close()  # the lock went with the killed process
+
+
+def test_progress_lines_without_a_terminal_and_the_status_of_a_live_run(write_card, tmp_path: Path) -> None:
+    """--no-progress (or no terminal): one log line every HPCFLOW_PROGRESS_SECONDS with update N of M,
+    the rate, the time left and the acceptance; `hpcflow status` names the live process and the update."""
+    card = write_card(shape=[8, 8], trajectories=100_000, thermalization=0, checkpoint_every=20)
+    env = dict(cli_env(), HPCFLOW_PROGRESS_SECONDS="0.5")
+    proc = subprocess.Popen(hpcflow_cmd("--no-progress", "sample", str(card)), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_checkpoint(tmp_path / "run" / "checkpoints", 40, proc)
+        time.sleep(1.0)
+        shown = _run("status", str(tmp_path / "run"))
+        assert shown.returncode == 0, shown.stderr
+        assert f"running: pid {proc.pid} on" in shown.stdout and "phi4 on 8x8, beta = 0.5, lam = 0.5" in shown.stdout
+        assert re.search(r"sampling \(hmc, 4 chains\): update \d+ of 100000, [\d.e+]+/s, [\d.]+ (s|min|h) left", shown.stdout), shown.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert re.search(r"hmc run: update \d+/100000 \(\d+%\), [\d.e+]+ update/s, [\d.]+ (s|min|h) left, acceptance 0\.\d+", err), err
+    after = _run("status", str(tmp_path / "run")).stdout
+    assert "no live process" in after and "last checkpoint" in after
+    assert _run("status", str(tmp_path)).returncode == 2
+
+
+@pytest.mark.parametrize("flow", [False, True], ids=["hmc", "nmcmc"])
+def test_an_extended_run_equals_a_run_of_the_longer_card(write_card, tmp_path: Path, flow: bool) -> None:
+    """sample --extend 30 after 40 updates gives bitwise the store of a card with 70 (HMC with step
+    tuning, NMCMC with its queue of proposals); the card is still the run's identity."""
+    if flow:
+        (tmp_path / "flow.toml").write_text(tiny_flow_card(tmp_path / "flow"))
+        assert _run("train", str(tmp_path / "flow.toml")).returncode == 0
+        model = f'model = "{tmp_path / "flow" / "model" / "flow.pt"}"\n'
+        cards = []
+        for name, updates in (("short", 40), ("long", 70)):
+            path = tmp_path / f"{name}.toml"
+            path.write_text(tiny_flow_card(tmp_path / name, updates=updates, chunk=16, checkpoint_every=10,
+                                           sampler_extra=model))
+            cards.append(path)
+    else:
+        cards = [write_card(f"{name}.toml", trajectories=n, dir=tmp_path / name, checkpoint_every=10) for name, n in
+                 (("short", 40), ("long", 70))]
+        for path in cards:
+            path.write_text(path.read_text().replace("seed = 7", "seed = 7\ntarget_acceptance = 0.8"))
+    for path in cards:
+        assert _run("sample", str(path)).returncode == 0
+    res = _run("sample", str(cards[0]), "--extend", "30")
+    assert res.returncode == 0, res.stderr
+    short, long = _h5_content(tmp_path / "short" / "configs.h5"), _h5_content(tmp_path / "long" / "configs.h5")
+    data = [k for k in long if not k.startswith("@")]
+    assert set(data) <= set(short)
+    for key in data:
+        np.testing.assert_array_equal(short[key], long[key], err_msg=key)
+    assert _run("sample", str(cards[0])).returncode == 0  # the same card, nothing to do
+    assert json.loads((tmp_path / "short" / "extensions.json").read_text())[0]["updates"] == 30
+    assert _run("analyze", str(tmp_path / "short")).returncode == 0
+    summary = json.loads((tmp_path / "short" / "report" / "analysis.json").read_text())
+    assert summary["measurements"] == 70
+    assert _run("sample", str(cards[0]), "--extend", "-3").returncode == 2

@@ -15,9 +15,21 @@ import numpy as np
 
 from hpcflow.analysis.gamma import GammaResult, gamma_method
 
-__all__ = ["OBSERVABLES", "gauge_observables", "phi4_observables", "phi4_reweighted"]
+__all__ = ["DISPLAY_NAMES", "OBSERVABLES", "display_name", "gauge_observables", "phi4_observables", "phi4_reweighted"]
 
 OBSERVABLES = ("abs_magnetization", "magnetization", "susceptibility", "energy", "action_density")
+
+DISPLAY_NAMES = {
+    "abs_magnetization": "<|M|>/V", "magnetization": "<M>/V", "susceptibility": "chi", "energy": "E",
+    "action_density": "<S>/V", "plaquette": "plaquette", "topological_charge": "<Q>",
+    "topological_susceptibility": "chi_t",
+}
+"""The observables' names in every table and plot, in the order they are listed."""
+
+
+def display_name(key: str) -> str:
+    """The name of observable ``key`` in tables and plots."""
+    return DISPLAY_NAMES.get(key, key)
 
 
 def phi4_observables(m: np.ndarray, e: np.ndarray, s: np.ndarray, volume: int) -> dict[str, GammaResult]:

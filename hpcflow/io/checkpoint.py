@@ -21,7 +21,15 @@ import torch
 
 from hpcflow.io.atomic import fsync_dir
 
-__all__ = ["Checkpoint", "CheckpointError", "has_checkpoint", "latest_checkpoint", "on_device", "save_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "checkpoint_steps",
+    "has_checkpoint",
+    "latest_checkpoint",
+    "on_device",
+    "save_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,11 @@ def _complete_steps(directory: Path) -> list[int]:
 def has_checkpoint(directory: Path) -> bool:
     """Whether ``directory`` holds a complete checkpoint (readable or not)."""
     return bool(_complete_steps(Path(directory)))
+
+
+def checkpoint_steps(directory: Path) -> list[int]:
+    """The steps of the complete checkpoints in ``directory``, oldest first."""
+    return _complete_steps(Path(directory))
 
 
 def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:

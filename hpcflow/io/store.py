@@ -128,6 +128,35 @@ class ConfigStore:
 
         atomic_write(Path(path), write)
 
+    @classmethod
+    def grow(cls, path: Path, datasets: dict[str, DatasetSpec], attrs: dict[str, Any]) -> None:
+        """Replace the (single-file) store at ``path`` by one whose datasets have the larger
+        ``datasets`` shapes (the row axis grows, nothing else changes), holding the same valid rows
+        and counters and the old attributes updated by ``attrs``; atomic (a crash leaves the old
+        store)."""
+        with open_h5(path, "r") as old:
+            if old.attrs.get("layout", "single") != "single":
+                raise ValueError(f"{path}: a per-rank store cannot grow; extend a run written in one file")
+            names = json.loads(old["written"].attrs["names"])
+            counts = dict(zip(names, old["written"][()].tolist()))
+            old_attrs = {k: old.attrs[k] for k in old.attrs}
+            for name, (shape, _) in datasets.items():
+                have = old[name].shape
+                if have[0] != shape[0] or have[2:] != tuple(shape[2:]) or have[1] > shape[1]:
+                    raise ValueError(f"{path}: dataset {name} {have} cannot grow to {shape}")
+        tmp = path.with_name(f".{path.name}.grow")
+        cls.create(tmp, datasets, {**old_attrs, **attrs})
+        with open_h5(path, "r") as old, open_h5(tmp, "r+") as new:
+            for name in names:
+                rows, step = counts[name], 4096
+                for start in range(0, rows, step):  # in slabs: a large store never sits in memory
+                    new[name][:, start : min(rows, start + step)] = old[name][:, start : min(rows, start + step)]
+            new["written"][()] = [counts[n] for n in json.loads(new["written"].attrs["names"])]
+            new.flush()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
     def __enter__(self) -> ConfigStore:
         return self
 

@@ -22,13 +22,15 @@ import torch
 
 from hpcflow.analysis.correlators import analyze_correlator
 from hpcflow.analysis.cost import COST_DEFINITION, cost_per_independent_config
+from hpcflow.analysis.format import value_error
 from hpcflow.analysis.gamma import gamma_method
 from hpcflow.analysis.gamma import GammaResult
-from hpcflow.analysis.observables import gauge_observables, phi4_observables, phi4_reweighted
-from hpcflow.analysis.report import plot_autocorrelation, plot_correlator, plot_histories
+from hpcflow.analysis.observables import display_name, gauge_observables, phi4_observables, phi4_reweighted
+from hpcflow.analysis.report import plot_autocorrelation, plot_correlator, plot_histories, plot_log_weights
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.store import ConfigStore
 from hpcflow.models.flows.loss import effective_sample_size
+from hpcflow.workflow.runcard import UPDATES_KEY
 from hpcflow.workflow.rundir import STORE
 
 __all__ = ["AnalysisError", "analysis_settings", "analyze"]
@@ -49,6 +51,9 @@ def _read(run_dir: Path) -> dict[str, Any]:
         # observables by their short name; the sampler's per-update records keep their group
         data = {name.removeprefix("observables/"): store.read(name) for name in store.names if "/" in name}
         data["card"] = json.loads(store.attrs["run_card_normalized"])
+        if "extensions" in store.attrs:  # an extended run: the card's updates and the extensions'
+            key = UPDATES_KEY[kind]
+            data["card"]["sampler"][key] += sum(e["updates"] for e in json.loads(store.attrs["extensions"]))
         data["complete"] = bool(store.attrs["complete"])
         data["kind"] = kind
         data["integration"] = {k: store.attrs[k].item() if hasattr(store.attrs[k], "item") else store.attrs[k]
@@ -141,17 +146,18 @@ def _markdown(summary: dict[str, Any]) -> str:
         "",
         _sampler_line(summary),
         "",
-        "| observable | value | error | tau_int | cost per indep. config (s) |",
-        "|---|---|---|---|---|",
+        "| observable | value(error) | tau_int (measurements) | cost per indep. config (s) |",
+        "|---|---|---|---|",
     ]
     for name, r in summary["observables"].items():
         cost = summary["cost_per_independent_config"].get(name)
         lines.append(
-            f"| {name} | {r['value']:.6g} | {r['error']:.2g} | {r['tau_int']:.2f}({r['tau_int_error']:.2f}) | "
+            f"| {display_name(name)} | {value_error(r['value'], r['error'])} | {value_error(r['tau_int'], r['tau_int_error'])} | "
             f"{'n/a' if cost is None else f'{cost:.3g}'} |"
         )
     for name, r in summary.get("reweighted", {}).items():
-        lines.append(f"| {name} (reweighted proposals) | {r['value']:.6g} | {r['error']:.2g} | {r['tau_int']:.2f} | n/a |")
+        lines.append(f"| {display_name(name)} (reweighted proposals) | {value_error(r['value'], r['error'])} | "
+                     f"{r['tau_int']:.2f} | n/a |")
     lines += ["", f"Cost: {summary['cost_definition']}.", "",
               "![histories](history.png)", "![autocorrelation](autocorrelation.png)"]
     if summary["correlator"] is not None:
@@ -163,12 +169,14 @@ def _markdown(summary: dict[str, Any]) -> str:
             "",
         ]
         lines.append("![correlator](correlator.png)")
+    if summary["sampler_kind"] == "nmcmc":
+        lines.append("![log weights](log_weights.png)")
     return "\n".join(lines + [""])
 
 
 def _describe_theory(t: dict[str, Any]) -> str:
-    couplings = f"beta = {t['beta']}" + (f", lam = {t['lam']}" if "lam" in t else "")
-    return f"{t['name']}, shape {t['shape']}, {couplings}"
+    couplings = f"beta = {t['beta']:g}" + (f", lam = {t['lam']:g}" if "lam" in t else "")
+    return f"{t['name']} on {'x'.join(map(str, t['shape']))}, {couplings}"
 
 
 def _observables(data: dict[str, Any], theory: str, volume: int, rows: slice = slice(None)) -> dict[str, GammaResult]:
@@ -237,8 +245,14 @@ def analyze(run_dir: Path | str, t_min: int | None = None, t_max: int | None = N
     report.mkdir(parents=True, exist_ok=True)
     atomic_write_json(report / "analysis.json", summary)
     atomic_write_text(report / "report.md", _markdown(summary))
-    plot_histories(report / "history.png", _histories(data, theory, volume))
-    plot_autocorrelation(report / "autocorrelation.png", dict(list(combined.items())[:3]))
+    title = f"{_describe_theory(card['theory'])}; {data['kind']}, {n_chains} chains"
+    every = card["sampler"]["measure_every"]
+    plot_histories(report / "history.png", _histories(data, theory, volume), title,
+                   card["sampler"]["thermalization"] + every, every)
+    plot_autocorrelation(report / "autocorrelation.png", {display_name(k): r for k, r in list(combined.items())[:3]},
+                         title, every)
     if corr is not None:
-        plot_correlator(report / "correlator.png", corr)
+        plot_correlator(report / "correlator.png", corr, title)
+    if data["kind"] == "nmcmc":
+        plot_log_weights(report / "log_weights.png", data["nmcmc/log_w"].ravel(), title)
     return report

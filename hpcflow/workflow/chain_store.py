@@ -26,7 +26,7 @@ from hpcflow.lattice.rng import chain_seed
 from hpcflow.workflow.chains import ChainSampler
 from hpcflow.workflow.runcard import RunCard, RunCardError
 
-__all__ = ["PendingRows", "check_fresh_start", "check_memory", "create_store", "parallel_record", "store_layout"]
+__all__ = ["PendingRows", "check_disk", "check_fresh_start", "check_memory", "create_store", "parallel_record", "store_layout"]
 
 
 def store_layout(card: RunCard, sampler: ChainSampler) -> dict[str, DatasetSpec]:

@@ -23,17 +23,13 @@ from typing import Any
 
 from hpcflow.analysis.cost import COST_DEFINITION
 from hpcflow.analysis.format import value_error
+from hpcflow.analysis.observables import DISPLAY_NAMES
 from hpcflow.analysis.report import pyplot, save_figure
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 
 __all__ = ["DISPLAY", "THRESHOLDS", "flags", "summarize", "write_report"]
 
-DISPLAY = {
-    "abs_magnetization": "<|M|>/V", "magnetization": "<M>/V", "susceptibility": "chi", "energy": "E",
-    "action_density": "<S>/V", "plaquette": "plaquette", "topological_charge": "<Q>",
-    "topological_susceptibility": "chi_t",
-}
-"""Names of the observables in tables and plots alike, in the order they are listed."""
+DISPLAY = DISPLAY_NAMES
 
 THRESHOLDS = {"z": 3.0, "nmcmc_acceptance": 0.1, "rejection_run_fraction": 0.05, "measurements_per_tau": 100.0,
               "exp_minus_dH_sigma": 4.0}

@@ -51,7 +51,14 @@ from hpcflow.workflow.model_io import check_flow_inputs, flow_path
 from hpcflow.workflow.parsl_config import mpi_prefix, parsl_config, resource_spec
 from hpcflow.workflow.runcard import RunCard, RunCardError, load_runcard
 from hpcflow.workflow.runcard.sections.sampler import FLOW_SAMPLERS
-from hpcflow.workflow.rundir import check_run_dir, lock_run_dir, marker_matches, run_identity, write_marker
+from hpcflow.workflow.rundir import (
+    check_run_dir,
+    extensions,
+    lock_run_dir,
+    marker_matches,
+    run_identity,
+    write_marker,
+)
 from hpcflow.workflow.signals import Interrupted, StopFlag
 from hpcflow.workflow.systems import System
 
@@ -86,14 +93,14 @@ def _analysis_stage(card: RunCard, run_dir: Path, sampler: str) -> Stage:
     settings = analysis_settings(card.data)
     args = ["analyze", str(run_dir), "--t-min", str(settings["t_min"]), "--t-max", str(settings["t_max"]),
             "--reweight" if settings["reweight"] else "--no-reweight", "--out", str(run_dir / "report")]
-    identity = {"run": run_identity(card.data), "analysis": settings}
+    identity = {"run": run_identity(card.data), "extensions": extensions(run_dir), "analysis": settings}
     return Stage(f"analyze_{sampler}", tuple(args), False, identity, (sampler,))
 
 
 def plan(card: RunCard, card_path: str) -> tuple[list[Stage], list[RunCard]]:
     """The stages of ``card``, in an order that respects ``after``, and the cards of the runs
     they fill (``card`` itself first, then the samplers beside it)."""
-    identity = run_identity(card.data)
+    identity = {**run_identity(card.data), "extensions": extensions(card.run_dir)}
     kind = card.sampler["kind"]
     beside = derived_cards(card)
     training = ("train",) if "training" in card.data else ()
@@ -101,7 +108,8 @@ def plan(card: RunCard, card_path: str) -> tuple[list[Stage], list[RunCard]]:
     stages.append(Stage(kind, ("sample", card_path), True, identity, training, card.run_dir))
     for other, derived in beside.items():
         after = training if other != "hmc" else ()
-        stages.append(Stage(other, ("sample", derived.source), True, run_identity(derived.data), after, derived.run_dir))
+        identity_other = {**run_identity(derived.data), "extensions": extensions(derived.run_dir)}
+        stages.append(Stage(other, ("sample", derived.source), True, identity_other, after, derived.run_dir))
     stages.append(_analysis_stage(card, card.run_dir, kind))
     stages += [_analysis_stage(derived, derived.run_dir, other) for other, derived in beside.items()]
     return stages, [card, *beside.values()]

@@ -8,6 +8,10 @@ store layout, device), ``[workflow]`` and the settings of the samplers beside th
 rerun, never the sampling). A card whose identity differs from
 the one recorded in ``runcard.json`` (or in the attributes of ``configs.h5``) is refused.
 
+A run can be extended by more updates (``hpcflow sample CARD --extend N``): the extensions are
+recorded in ``extensions.json`` (:func:`add_extension`), the card stays the run's identity, and
+:func:`extended` gives the card with the updates the run has now.
+
 A finished workflow stage leaves ``workflow/<stage>.done``: JSON with the identity of what it
 computed (:func:`write_marker`); a rerun skips the stage only when the identity is the same
 (:func:`marker_matches`), so a changed card never relabels old results.
@@ -26,13 +30,18 @@ from typing import Any
 
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 from hpcflow.io.store import open_h5
-from hpcflow.workflow.runcard import RunCard, RunCardError
+from hpcflow.workflow.runcard import UPDATES_KEY, RunCard, RunCardError
 
 __all__ = [
+    "EXTENSIONS",
     "LOCK",
     "STORE",
     "RunDirLocked",
+    "add_extension",
     "check_run_dir",
+    "extended",
+    "extensions",
+    "lock_holder",
     "lock_run_dir",
     "marker_matches",
     "prepare_run_dir",
@@ -44,6 +53,7 @@ log = logging.getLogger(__name__)
 
 STORE = "configs.h5"
 LOCK = ".hpcflow.lock"
+EXTENSIONS = "extensions.json"
 NOT_IDENTITY = ("parallel", "baseline", "fhmc", "nmcmc", "workflow", "analysis")
 
 
@@ -100,6 +110,28 @@ def prepare_run_dir(card: RunCard) -> Path:
     return card.run_dir
 
 
+def extensions(run_dir: Path) -> list[dict[str, Any]]:
+    """The extensions of the run in ``run_dir`` (``[{"updates": N, "date": ...}, ...]``)."""
+    path = run_dir / EXTENSIONS
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def add_extension(card: RunCard, updates: int) -> None:
+    """Record that the run of ``card`` goes on for ``updates`` more updates (before sampling them)."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    atomic_write_json(card.run_dir / EXTENSIONS, [*extensions(card.run_dir), {"updates": updates, "date": now}])
+
+
+def extended(card: RunCard) -> RunCard:
+    """``card`` with the updates of its run's extensions added (the card itself if there are none)."""
+    more = sum(e["updates"] for e in extensions(card.run_dir))
+    if not more:
+        return card
+    key = UPDATES_KEY[card.sampler["kind"]]
+    data = {**card.data, "sampler": {**card.sampler, key: card.sampler[key] + more}}
+    return RunCard(source=card.source, data=data, text=card.text)
+
+
 def write_marker(path: Path, stage: str, identity: dict[str, Any]) -> None:
     """Record that ``stage`` finished computing what ``identity`` describes."""
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -141,3 +173,20 @@ def lock_run_dir(run_dir: Path) -> Any:
                  f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}\n")
     handle.flush()
     return handle
+
+
+def lock_holder(run_dir: Path) -> str | None:
+    """Who holds ``run_dir``'s lock now (``pid ... on host since ...``), or ``None`` if no live
+    process does. Reads only: a free lock is taken and released at once."""
+    path = run_dir / LOCK
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "a live process"
+        except OSError:
+            return None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None

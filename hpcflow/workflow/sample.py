@@ -38,6 +38,7 @@ from hpcflow.io.store import ConfigStore
 from hpcflow.parallel.world import World, chain_blocks, merge_chain_blocks, take_chain_block
 from hpcflow.workflow.chain_store import (
     PendingRows,
+    check_disk,
     check_fresh_start,
     check_memory,
     create_store,
@@ -47,8 +48,17 @@ from hpcflow.workflow.chain_store import (
 from hpcflow.workflow.chains import ChainSampler, chain_sampler
 from hpcflow.workflow.model_io import check_flow_inputs
 from hpcflow.workflow.runcard import RunCard, RunCardError
-from hpcflow.workflow.rundir import STORE, check_run_dir, lock_run_dir, prepare_run_dir
-from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
+from hpcflow.workflow.rundir import (
+    STORE,
+    add_extension,
+    check_run_dir,
+    extended,
+    extensions,
+    lock_run_dir,
+    prepare_run_dir,
+)
+from hpcflow.workflow.progress import Progress
+from hpcflow.workflow.signals import Interrupted, StopFlag
 
 __all__ = ["sample"]
 
@@ -71,6 +81,21 @@ def _blocks(card: RunCard, world: World) -> list[range]:
         raise RunCardError(card.source, [f"[sampler].chains = {card.sampler['chains']}: {err}"]) from None
 
 
+def _grow_if_extended(card: RunCard, store_path: Path, layout: dict[str, Any]) -> None:
+    """An existing store too short for the (extended) run is grown to the run's layout."""
+    if not store_path.is_file():
+        return
+    with ConfigStore(store_path) as store:
+        short = any(store.capacity(name) < shape[1] for name, (shape, _) in layout.items())
+    if short:
+        check_disk(card, layout)
+        try:
+            ConfigStore.grow(store_path, layout, {"complete": False, "extensions": extensions(card.run_dir)})
+        except ValueError as err:
+            raise RunCardError(card.source, [f"--extend: {err}"]) from None
+        log.info("%s grown for %d updates", store_path, card.updates)
+
+
 def _checkpoint_parts(card: RunCard, sampler: ChainSampler, blocks: list[range], device: torch.device) -> list[Any]:
     """Rank 0: the newest checkpoint cut into each rank's block (``None`` each for a fresh start)."""
     resumed = latest_checkpoint(card.run_dir / "checkpoints")
@@ -88,8 +113,12 @@ def _checkpoint_parts(card: RunCard, sampler: ChainSampler, blocks: list[range],
              "sampler": take_chain_block(payload["sampler"], sampler.chain_axes, b)} for b in blocks]
 
 
-def sample(card: RunCard, progress: bool = True, world: World | None = None) -> Path:
+def sample(card: RunCard, progress: bool = True, world: World | None = None, extend: int = 0) -> Path:
     """Run (or resume) the sampling stage of ``card``; returns the path of ``configs.h5``.
+
+    ``extend``: go on for that many more updates after the card's (and earlier extensions'):
+    recorded in the run directory first, the store grown to hold them, the chains continued from
+    the last checkpoint, so the store equals that of a card with the longer run, bit for bit.
 
     With several ranks (``mpiexec``/``srun``) the chains are split in blocks
     (:func:`hpcflow.parallel.world.chain_blocks`); every chain draws from its own stream, so the
@@ -105,8 +134,12 @@ def sample(card: RunCard, progress: bool = True, world: World | None = None) -> 
     with lock_run_dir(card.run_dir) if world.is_root else nullcontext():
         if world.is_root:
             prepare_run_dir(card)
+            if extend:
+                if not (card.run_dir / STORE).is_file():
+                    raise RunCardError(card.source, [f"--extend {extend}: {card.run_dir} has no run to extend yet"])
+                add_extension(card, extend)
         world.barrier()
-        return _sample_ranks(card, progress, world, device)
+        return _sample_ranks(extended(card), progress, world, device)
 
 
 def _sample_ranks(card: RunCard, progress: bool, world: World, device: torch.device) -> Path:
@@ -119,6 +152,8 @@ def _sample_ranks(card: RunCard, progress: bool, world: World, device: torch.dev
     store_path = run_dir / STORE
     layout = store_layout(card, sampler)
 
+    if world.is_root:
+        _grow_if_extended(card, store_path, layout)
     mine = world.scatter(_checkpoint_parts(card, sampler, blocks, device) if world.is_root else None)
     if mine is None:
         try:
@@ -143,9 +178,9 @@ def _sample_ranks(card: RunCard, progress: bool, world: World, device: torch.dev
         for name, first in rows.starts.items():
             store.truncate(name, first)
         store.flush()
-        bar = progress_bar(total, start, f"{sampler.kind} {run_dir.name}", "update", progress and world.is_root)
+        bar = Progress(total, start, f"{sampler.kind} {run_dir.name}", "update", world.is_root, bar=progress)
         t0 = time.perf_counter()
-        update = start
+        update, accepted = start, []
         while update < total:
             state, records = sampler.step(state)
             update += 1
@@ -155,6 +190,8 @@ def _sample_ranks(card: RunCard, progress: bool, world: World, device: torch.dev
                 rows.add({f"{sampler.kind}/{k}": v for k, v in records.items()})
                 if (update - therm) % every == 0:
                     rows.add(_measure(state, sampler))
+            accepted.append(float(records["accepted"].double().mean()))
+            bar.set_postfix(acceptance=f"{sum(accepted[-100:]) / len(accepted[-100:]):.3f}")
             bar.update(1)
             signum = _signal_on_any_rank(stop, world)
             if update % card.output["checkpoint_every"] == 0 or update == total or signum is not None:

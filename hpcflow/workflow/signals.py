@@ -1,14 +1,11 @@
-"""Graceful stops and progress bars shared by the long-running stages."""
+"""Graceful stops of the long-running stages: SIGTERM and SIGINT become a flag checked between steps."""
 
 from __future__ import annotations
 
 import signal
-import sys
 from types import FrameType
 
-from tqdm import tqdm
-
-__all__ = ["Interrupted", "StopFlag", "progress_bar"]
+__all__ = ["Interrupted", "StopFlag"]
 
 
 class Interrupted(RuntimeError):
@@ -37,9 +34,3 @@ class StopFlag:
     def __exit__(self, *exc: object) -> None:
         for s, handler in self._old.items():
             signal.signal(s, handler)
-
-
-def progress_bar(total: int, initial: int, desc: str, unit: str, enabled: bool) -> tqdm:
-    """A tqdm bar on an interactive stderr only (rank 0 decides ``enabled``)."""
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, mininterval=1.0,
-                disable=not (enabled and sys.stderr.isatty()))

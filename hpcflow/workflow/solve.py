@@ -77,23 +77,30 @@ def solve(card: RunCard) -> Path:
     summary = {"card": card.data["solve"], "theory": theory, "lattice": list(lattice), "device": device.type,
                "results": results}
     atomic_write_json(out_dir / "solve.json", summary)
-    _plot(results, s["solver"], out_dir / "solve.png")
+    title = (f"{theory} {'x'.join(map(str, lattice))}, configuration {s['chain']}/{s['step']} of {s['configs']}: "
+             f"{'Wilson-clover c_sw = ' + format(s['csw'], 'g') if s['csw'] else 'Wilson'}, tol {s['tol']:g}")
+    _plot(results, s["solver"], out_dir / "solve.png", title)
     return out_dir
 
 
-def _plot(results: list[dict[str, Any]], solver: str, path: Path) -> None:
+def _plot(results: list[dict[str, Any]], solver: str, path: Path, title: str) -> None:
+    """Iterations against the bare mass (the masses as ticks) and the residual histories."""
     plt = pyplot()
     masses = sorted({r["mass"] for r in results})
     mean_it = [np.mean([r["iterations"] for r in results if r["mass"] == m]) for m in masses]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.3))
     ax1.plot(masses, mean_it, "o-")
+    ax1.set_xticks(masses, [f"{m:g}" for m in masses], rotation=45 if len(masses) > 6 else 0)
     ax1.set_xlabel("bare mass m")
     ax1.set_ylabel(f"{solver} iterations (mean over sources)")
     ax1.set_yscale("log")
+    ax1.set_title("iterations against the mass")
     for r in results:
         if r["source"] == 0:
             ax2.semilogy(r["residuals"], label=f"m = {r['mass']:g}")
     ax2.set_xlabel("iteration")
     ax2.set_ylabel("|r| / |b|")
+    ax2.set_title("residual history (source 0)")
     ax2.legend(fontsize="x-small")
+    fig.suptitle(title)
     save_figure(fig, path)

@@ -52,7 +52,9 @@ from hpcflow.workflow.model_io import (
 )
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.rundir import check_run_dir, lock_run_dir, prepare_run_dir
-from hpcflow.workflow.signals import Interrupted, StopFlag, progress_bar
+from hpcflow.analysis.report import plot_training
+from hpcflow.workflow.progress import Progress, format_seconds
+from hpcflow.workflow.signals import Interrupted, StopFlag
 
 __all__ = ["TrainingDiverged", "train"]
 
@@ -214,7 +216,7 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
             })
         strategy.barrier()
 
-    bar = progress_bar(t["steps"], start, f"train {run_dir.name}", "step", progress and root)
+    bar = Progress(t["steps"], start, f"train {run_dir.name}", "step", root, bar=progress)
     step, in_a_row = start, 0
     with StopFlag() as stop, open(log_path, "a", encoding="utf-8") if root else nullcontext() as log_file:
         while step < t["steps"]:
@@ -271,5 +273,19 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
                                       "shard_seeds": [[chain_seed(t["seed"], k) for k in _shards(t, r)] for r in range(env.size)],
                                       "seconds": seconds + time.perf_counter() - t0,
                                       **({"init": init_meta} if init_meta else {})})
+        _summarize(card, log_path, model_dir / "training.png")
     strategy.barrier()
     return final
+
+
+def _summarize(card: RunCard, log_path: Path, plot: Path) -> None:
+    """The last logged state of the training as one log line, and the training curves."""
+    entries = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if _logged_step(line)]
+    if not entries:
+        return
+    last = entries[-1]
+    log.info("trained %s: %d steps, loss %.5g, ESS %.3f, acceptance %.3f, Phi_train %d, %s", card.run_dir.name,
+             last["step"], last["loss"], last["ess"], last["acceptance"], last["phi_train"], format_seconds(last["seconds"]))
+    th = card.theory
+    plot_training(plot, entries, f"{th['name']} {'x'.join(map(str, th['shape']))}, beta = {th['beta']:g}, "
+                                 f"lam = {th['lam']:g}: flow training ({card.data['model']['layers']} layers)")
