@@ -8,8 +8,9 @@
 - **Observables**: every observable of every sampler in ``value(error)``, with the z-score
   against the HMC baseline, :math:`z = (x - x_{HMC})/\\sqrt{\\sigma^2 + \\sigma_{HMC}^2}`.
 - **Flags** a careful physicist would raise (:func:`flags`): samplers that disagree beyond
-  3 sigma, an NMCMC acceptance below 0.1, a run of rejections longer than 5 % of a chain, fewer
-  than 100 tau_int of measurements (the Gamma method's error is then unreliable), and
+  3 sigma, an NMCMC acceptance below 0.1, a run of rejections longer than 5 % of a chain, chains
+  shorter than 50 tau_int (the Gamma method's window and error are then unreliable, whatever
+  the number of chains: a stuck chain is not helped by others stuck elsewhere), and
   :math:`\\langle e^{-\\delta H}\\rangle` off 1 by more than 4 sigma. A report without flags says so.
 """
 
@@ -31,7 +32,7 @@ __all__ = ["DISPLAY", "THRESHOLDS", "flags", "summarize", "write_report"]
 
 DISPLAY = DISPLAY_NAMES
 
-THRESHOLDS = {"z": 3.0, "nmcmc_acceptance": 0.1, "rejection_run_fraction": 0.05, "measurements_per_tau": 100.0,
+THRESHOLDS = {"z": 3.0, "nmcmc_acceptance": 0.1, "rejection_run_fraction": 0.05, "chain_length_in_tau": 50.0,
               "exp_minus_dH_sigma": 4.0}
 
 
@@ -98,10 +99,10 @@ def flags(rows: list[dict[str, Any]]) -> list[str]:
             out.append(f"{name}: a run of {run} rejections in a chain of {r['updates']} updates "
                        f"(more than {t['rejection_run_fraction']:.0%}): the chain sticks")
         for key, (tau, _) in r["tau_int"].items():
-            n = r["chains"] * r["measurements"]
-            if tau > 0 and n / tau < t["measurements_per_tau"]:
-                out.append(f"{name}: {n} measurements of {DISPLAY.get(key, key)} are only {n / tau:.0f} tau_int "
-                           f"(< {t['measurements_per_tau']:.0f}): its error and tau_int are not to be trusted; run longer")
+            n = r["measurements"]
+            if tau > 0 and n / tau < t["chain_length_in_tau"]:
+                out.append(f"{name}: each chain's {n} measurements of {DISPLAY.get(key, key)} are only {n / tau:.0f} "
+                           f"tau_int (< {t['chain_length_in_tau']:.0f}): its error and tau_int are not to be trusted; run longer")
         e = r.get("exp_minus_dH")
         if e and e["error"] > 0 and abs(e["value"] - 1) > t["exp_minus_dH_sigma"] * e["error"]:
             out.append(f"{name}: <exp(-dH)> = {value_error(e['value'], e['error'])} is not 1: the integrator is not "
