@@ -181,3 +181,23 @@ def tiny_flow_card(dir: object, chains: int = 4, updates: int = 200, seed: int =
     ``extra``: more sections)."""
     return TINY_FLOW_CARD.format(dir=dir, chains=chains, updates=updates, seed=seed, chunk=chunk,
                                  sampler_extra=sampler_extra, extra=extra, checkpoint_every=checkpoint_every)
+
+
+def h5_datasets(path: Path) -> dict[str, object]:
+    """Every dataset of an HDF5 file by name (its attributes apart)."""
+    import h5py
+
+    out: dict[str, object] = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def assert_same_datasets(a: Path, b: Path) -> None:
+    """Two stores hold the same datasets, bit for bit."""
+    import numpy as np
+
+    da, db = h5_datasets(a), h5_datasets(b)
+    assert da.keys() == db.keys()
+    for key in da:
+        np.testing.assert_array_equal(da[key], db[key], err_msg=key)

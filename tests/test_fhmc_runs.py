@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
+from conftest import assert_same_datasets, hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -69,20 +69,6 @@ def _hpcflow(*args: str, ranks: int = 1) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
-def _datasets(path: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(path) as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
-def _assert_same(a: Path, b: Path) -> None:
-    da, db = _datasets(a), _datasets(b)
-    assert da.keys() == db.keys()
-    for key in da:
-        np.testing.assert_array_equal(da[key], db[key], err_msg=key)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The paper's minimal flow (one affine pair of single convolutions, global rescaling), trained."""
@@ -135,14 +121,14 @@ def test_kill_9_then_resume_gives_the_uninterrupted_store(reference: Path, train
     kill_session(proc)
     res = _hpcflow("sample", str(card), ranks=ranks)
     assert res.returncode == 0, res.stderr
-    _assert_same(reference, tmp_path / "run" / "configs.h5")
+    assert_same_datasets(reference, tmp_path / "run" / "configs.h5")
 
 
 @pytest.mark.mpi
 def test_sharded_flow_hmc_writes_the_store_of_one_rank(reference: Path, trained: Path, tmp_path: Path) -> None:
     res = _hpcflow("sample", str(_card(tmp_path, "run", trajectories=400, every=20, model=trained)), ranks=2)
     assert res.returncode == 0, res.stderr
-    _assert_same(reference, tmp_path / "run" / "configs.h5")
+    assert_same_datasets(reference, tmp_path / "run" / "configs.h5")
 
 
 def test_bad_flow_hmc_cards_get_one_line_naming_the_key(trained: Path, tmp_path: Path) -> None:

@@ -14,7 +14,15 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import hpcflow_cmd, kill_session, mpi_env, tiny_flow_card, wait_for_checkpoint
+from conftest import (
+    assert_same_datasets,
+    h5_datasets,
+    hpcflow_cmd,
+    kill_session,
+    mpi_env,
+    tiny_flow_card,
+    wait_for_checkpoint,
+)
 from hpcflow.io.shards import choose_layout
 from hpcflow.lattice.rng import chain_seed
 from hpcflow.parallel.world import chain_blocks
@@ -63,18 +71,8 @@ def _sample(card: Path, ranks: int, *extra: str) -> subprocess.CompletedProcess:
                           env=mpi_env(), capture_output=True, text=True, timeout=600)
 
 
-def _datasets(path: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(path) as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
 def _assert_same_data(a: Path, b: Path) -> None:
-    da, db = _datasets(a), _datasets(b)
-    assert da.keys() == db.keys()
-    for key in da:
-        np.testing.assert_array_equal(da[key], db[key], err_msg=key)
+    assert_same_datasets(a, b)
     with h5py.File(a) as fa, h5py.File(b) as fb:
         for key in ("acceptance", "acceptance_per_chain", "n_steps", "complete"):
             assert fa.attrs[key] == fb.attrs[key], key
@@ -179,7 +177,7 @@ def test_sharded_nmcmc_writes_the_store_of_one_rank(tmp_path: Path) -> None:
         res = _sample(card, ranks)
         assert res.returncode == 0, res.stdout + res.stderr
         stores.append(tmp_path / f"run{ranks}" / "configs.h5")
-    one, two = (_datasets(s) for s in stores)
+    one, two = (h5_datasets(s) for s in stores)
     assert one.keys() == two.keys()
     for key in one:  # the flow is evaluated per chain: batch composition does not enter
         np.testing.assert_array_equal(one[key], two[key], err_msg=key)

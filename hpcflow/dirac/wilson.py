@@ -28,7 +28,7 @@ from torch import Tensor
 
 from hpcflow.dirac.cuda.kernels import WilsonCloverKernel, cupy_available
 from hpcflow.dirac.gamma import gamma_basis, sigma_munu
-from hpcflow.lattice.geometry import shift
+from hpcflow.dirac.transport import Transporter
 from hpcflow.theories.gauge import dagger, wilson_loop
 
 __all__ = ["WilsonDirac", "clover_field_strength"]
@@ -72,8 +72,7 @@ class WilsonDirac:
             links = links.clone()
             links[0, -1] = -links[0, -1]
         self.links = links
-        self.links_t = links.transpose(-1, -2)  # psi @ U^T applies U to the colour index
-        self.back_t = torch.stack([dagger(shift(links[mu][None], mu, -1)[0]).transpose(-1, -2) for mu in range(self.dim)])
+        self.transporter = Transporter(links)
         self.clover = self._clover_matrix() if csw else None
         self.kernel = None
         fits = self.dim == 4 and links.shape[-1] == 3 and links.is_cuda
@@ -97,23 +96,33 @@ class WilsonDirac:
                 total = total + 2.0 * torch.einsum("st,...ab->...satb", sig, f).reshape(total.shape)
         return self.csw * 0.25j * total
 
+    def hop_term(self, psi: Tensor, step: int) -> Tensor:
+        r"""One term of the hop: :math:`(1 - \gamma_\mu)T_{+\mu}\psi` for ``step = +(mu + 1)``,
+        :math:`(1 + \gamma_\mu)T_{-\mu}\psi` for ``step = -(mu + 1)`` (:mod:`hpcflow.dirac.transport`);
+        :math:`D = \text{local} - \frac12\sum \text{hop terms}`."""
+        mu = abs(step) - 1
+        return (self.minus[mu] if step > 0 else self.plus[mu]) @ self.transporter.hop(psi, step)
+
     def hop(self, psi: Tensor) -> Tensor:
         r""":math:`\sum_\mu[(1 - \gamma_\mu)U_\mu(x)\psi(x+\hat\mu) + (1 + \gamma_\mu)U_\mu(x-\hat\mu)^\dagger\psi(x-\hat\mu)]`."""
         out = torch.zeros_like(psi)
         for mu in range(self.dim):
-            out = out + self.minus[mu] @ (shift(psi, mu, +1) @ self.links_t[mu])
-            out = out + self.plus[mu] @ (shift(psi, mu, -1) @ self.back_t[mu])
+            out = out + self.hop_term(psi, mu + 1) + self.hop_term(psi, -(mu + 1))
+        return out
+
+    def local(self, psi: Tensor) -> Tensor:
+        r"""The site-diagonal part: :math:`(d + m)\psi(x)` plus the clover term."""
+        out = (self.dim + self.mass) * psi
+        if self.clover is not None:
+            flat = psi.flatten(-2)
+            out = out + (self.clover @ flat.unsqueeze(-1)).squeeze(-1).view_as(psi)
         return out
 
     def __call__(self, psi: Tensor) -> Tensor:
         """:math:`D\\psi` for spinors ``(B, *L, spin, colour)``."""
         if self.kernel is not None:
             return self.kernel(psi)
-        out = (self.dim + self.mass) * psi - 0.5 * self.hop(psi)
-        if self.clover is not None:
-            flat = psi.flatten(-2)
-            out = out + (self.clover @ flat.unsqueeze(-1)).squeeze(-1).view_as(psi)
-        return out
+        return self.local(psi) - 0.5 * self.hop(psi)
 
     def apply_gamma5(self, psi: Tensor) -> Tensor:
         r""":math:`\gamma_5\psi`."""
