@@ -28,7 +28,7 @@ from hpcflow.samplers.gauge_hmc import GaugeHMC  # noqa: E402
 from hpcflow.samplers.hmc import HMC  # noqa: E402
 from hpcflow.samplers.integrators import Leapfrog  # noqa: E402
 from hpcflow.theories.gauge import U1Action, WilsonGaugeAction, identity_links, u1_links  # noqa: E402
-from hpcflow.workflow.solve import load_links  # noqa: E402
+from hpcflow.workflow.operator import load_links  # noqa: E402
 from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
 
 MASSES = {"u1": [0.3, 0.2, 0.1, 0.05, 0.0], "su3": [-0.3, -0.45, -0.6, -0.7, -0.75]}

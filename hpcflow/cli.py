@@ -5,6 +5,7 @@
 ``hpcflow analyze RUN_DIR``    Gamma-method analysis and report of a run directory
 ``hpcflow status RUN_DIR``     where a run stands (stage, update N of M, checkpoint, rate, time left)
 ``hpcflow solve CARD.toml``    Dirac-operator solves on a stored gauge configuration (a [solve] card)
+``hpcflow precond train CARD``  train a gauge-equivariant preconditioner (a [precond] card)
 ``hpcflow run CARD.toml``      the workflow (Parsl): train, sample and an HMC baseline, analyze, compare;
                                ``--system NAME`` (default local); prints the report path
 ``hpcflow jobs render|submit CARD.toml --system NAME``   batch job scripts (Slurm, PBS)
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("run_dir", type=Path, help="run directory")
     v = sub.add_parser("solve", help="Dirac-operator solves on a stored gauge configuration")
     v.add_argument("card", type=Path, help="TOML card with a [solve] section")
+    pc = sub.add_parser("precond", help="gauge-equivariant preconditioners of the Dirac operator")
+    pcsub = pc.add_subparsers(dest="precond_command", required=True, metavar="ACTION")
+    pt = pcsub.add_parser("train", help="train the model of a [precond] card on its stored configuration")
+    pt.add_argument("card", type=Path, help="TOML card with a [precond] section")
     r = sub.add_parser("run", help="the workflow (Parsl): train, sample (+ HMC baseline), analyze, report")
     r.add_argument("card", type=Path, help="TOML run card")
     r.add_argument("--system", default="local", help="jobs/systems/NAME.toml or a path (default: local)")
@@ -134,9 +139,11 @@ def _solve(card_path: Path) -> None:
 
     out = solve(load_runcard(card_path))
     summary = json.loads((out / "solve.json").read_text())
-    print(f"{'mass':>8} {'iterations':>10} {'work':>8} {'residual':>10} {'converged':>9}")
+    print(f"{'mass':>8} {'iterations':>10} {'work (D)':>9} {'seconds':>8} {'residual':>10} {'converged':>9}")
     for r in summary["results"]:
-        print(f"{r['mass']:>8.4f} {r['iterations']:>10} {r['work']:>8} {r['final_residual']:>10.2e} {str(r['converged']):>9}")
+        print(f"{r['mass']:>8.4f} {r['iterations']:>10} {r['work']:>9.1f} {r['seconds']:>8.2f} {r['final_residual']:>10.2e} "
+              f"{str(r['converged']):>9}")
+    print(summary["work_definition"])
     print(f"results: {out / 'solve.json'}")
 
 
@@ -183,6 +190,10 @@ def _dispatch(args: argparse.Namespace, progress: bool) -> None:
         _solve(args.card)
     elif args.command == "analyze":
         _analyze(args)
+    elif args.command == "precond":
+        from hpcflow.workflow.precond import precond_train
+
+        print(f"model: {precond_train(_load(args.card), progress=progress)}")
     elif args.command == "status":
         from hpcflow.workflow.status import status
 
@@ -204,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     from hpcflow.workflow.jobs import JobError
     from hpcflow.workflow.model_io import ModelError
     from hpcflow.workflow.pipeline import WorkflowError
+    from hpcflow.workflow.precond import PrecondModelError
     from hpcflow.workflow.runcard import RunCardError
     from hpcflow.workflow.rundir import RunDirLocked
     from hpcflow.workflow.signals import Interrupted
@@ -217,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         _error([f"{invalid.err.source}: {p}" for p in invalid.err.problems], same_on_every_rank=True)
         return 2
     except (RunCardError, AnalysisError, ModelError, ShardingError, SystemConfigError, WorkflowError, JobError,
-            CheckpointError, RunDirLocked, StatusError) as err:
+            CheckpointError, RunDirLocked, StatusError, PrecondModelError) as err:
         problems = [f"{err.source}: {p}" for p in err.problems] if isinstance(err, RunCardError) else [str(err)]
         _error(problems, same_on_every_rank=False)
         return 2

@@ -165,8 +165,8 @@ def test_a_solve_card_or_a_broken_system_file_is_one_line(tmp_path: Path) -> Non
                      f'dir = "{tmp_path / "out"}"\n')
     broken = tmp_path / "broken.toml"
     broken.write_text("[system\nscheduler = 'slurm'\n")
-    for args, why in ((("jobs", "render", str(solve), "--system", "local"), "[solve]: a solve card has no job stages"),
-                      (("run", str(solve)), "[solve]: a solve card runs with 'hpcflow solve CARD'"),
+    for args, why in ((("jobs", "render", str(solve), "--system", "local"), "[solve]: a solve card is not for job scripts"),
+                      (("run", str(solve)), "[solve]: a solve card is not for the workflow; run 'hpcflow solve CARD'"),
                       (("jobs", "render", EXAMPLE_CARD, "--system", str(broken)), f"{broken}: not valid TOML")):
         res = subprocess.run(hpcflow_cmd(*args), env=mpi_env(), capture_output=True, text=True, timeout=120, cwd=REPO)
         lines = res.stderr.strip().splitlines()

@@ -42,7 +42,7 @@ class SolveInfo:
 
     x: Any
     iterations: int
-    work: int
+    work: float
     converged: bool
     residuals: list[float] = field(default_factory=list)
     reason: str = ""
@@ -65,7 +65,7 @@ def _degenerate(x: complex) -> bool:
     return x == 0 or not cmath.isfinite(x)
 
 
-def _finish(x: Any, iterations: int, work: int, history: list[float], tol: float, why: str | None) -> SolveInfo:
+def _finish(x: Any, iterations: int, work: float, history: list[float], tol: float, why: str | None) -> SolveInfo:
     """The :class:`SolveInfo` of a solve whose last history entry is the true residual."""
     converged = history[-1] < tol
     reason = "converged" if converged else (why or "maxiter")
@@ -183,10 +183,12 @@ def fgmres(apply_d: Operator, b: Any, tol: float, maxiter: int, restart: int = 3
     iteration to the next (a neural network, an inner solve). The Arnoldi basis uses modified
     Gram-Schmidt; the small least-squares problem is solved on the host. ``maxiter`` counts
     inner iterations over all cycles. Work: one :math:`D` per iteration, one per restart for
-    the residual, plus ``precond.work`` per preconditioner call when the preconditioner has it.
+    the residual, plus the preconditioner's: what it counted itself (``precond.work_done``), or
+    ``precond.work`` per call.
     """
     d = _Counted(apply_d)
     m_calls = 0
+    counted = getattr(precond, "work_done", None)  # a preconditioner that counts its own work call by call
     b_norm = _norm(b)
     if b_norm == 0:
         return _zero_rhs(b)
@@ -228,5 +230,8 @@ def fgmres(apply_d: Operator, b: Any, tol: float, maxiter: int, restart: int = 3
                 break
     if history[-1] >= tol:  # stopped by maxiter: report the true residual
         history.append(_norm(b - d(x)) / b_norm)
-    work = d.work + m_calls * int(getattr(precond, "work", 0))
+    if counted is not None:
+        work = d.work + (precond.work_done - counted)
+    else:
+        work = d.work + m_calls * getattr(precond, "work", 0)
     return _finish(x, iterations, work, history, tol, None)

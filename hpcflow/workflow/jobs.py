@@ -84,9 +84,7 @@ def _directives(system: System) -> list[str]:
 
 def render(card: RunCard, card_path: str, system: System) -> str:
     """The complete job script for ``card`` (read from ``card_path``, as the job will see it)."""
-    if card.is_solve:
-        raise RunCardError(card.source, ["[solve]: a solve card has no job stages; run 'hpcflow solve CARD' "
-                                         "(inside a job script of your own on a cluster)"])
+    card.refuse_operator_card("job scripts (it has no sampling stages; put its command in a job script of your own)")
     check_card_strings(card, card_path)
     if card.sampler["chains"] < system.ranks:
         raise RunCardError(card.source, [

@@ -115,7 +115,7 @@ def check_flow_inputs(card: RunCard, will_train: bool = True) -> None:
     started = has_checkpoint(model_dir / "checkpoints") or (model_dir / "flow.pt").is_file()
     if "init" in training and not started:  # a resumed training continues from its checkpoint
         read_flow(Path(training["init"]), card, "[training].init")
-    if card.is_solve or card.sampler["kind"] == "hmc":
+    if card.operator_section or card.sampler["kind"] == "hmc":
         return
     path, key = flow_path(card)
     trained_here = (card.run_dir / "model" / "flow.pt").resolve() == path.resolve()

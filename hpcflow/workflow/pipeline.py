@@ -49,7 +49,7 @@ from hpcflow.workflow.derived import derived_cards, write_card
 from hpcflow.workflow.jobs import check_card_strings
 from hpcflow.workflow.model_io import check_flow_inputs, flow_path
 from hpcflow.workflow.parsl_config import mpi_prefix, parsl_config, resource_spec
-from hpcflow.workflow.runcard import RunCard, RunCardError, load_runcard
+from hpcflow.workflow.runcard import RunCard, load_runcard
 from hpcflow.workflow.runcard.sections.sampler import FLOW_SAMPLERS
 from hpcflow.workflow.rundir import (
     check_run_dir,
@@ -124,8 +124,7 @@ def _shell(command: str, inputs: list | None = None, stdout: str | None = None, 
 def run_workflow(card_path: Path, system: System, retries: int = 1) -> Path:
     """Run (or resume) the workflow of ``card_path`` on ``system``; returns the report path."""
     card = load_runcard(card_path)
-    if card.is_solve:
-        raise RunCardError(card.source, ["[solve]: a solve card runs with 'hpcflow solve CARD', not as a workflow"])
+    card.refuse_operator_card("the workflow")
     check_card_strings(card, str(card_path))
     check_flow_inputs(card)
     workflow = card.run_dir / "workflow"

@@ -126,8 +126,7 @@ def sample(card: RunCard, progress: bool = True, world: World | None = None, ext
     ``single``-layout run resumes on any number of ranks; a ``per-rank`` one on the same number.
     """
     world = World.detect() if world is None else world
-    if card.is_solve:
-        raise RunCardError(card.source, ["[solve]: a solve card runs with 'hpcflow solve CARD'"])
+    card.refuse_operator_card("hpcflow sample")
     device = card.device()
     check_run_dir(card)
     check_flow_inputs(card, will_train=False)

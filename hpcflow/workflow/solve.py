@@ -5,6 +5,10 @@ For every mass of ``[solve].masses`` the Wilson(-clover) operator is built on co
 model, 2 spins), ``sources`` Gaussian random sources are solved with the chosen solver to
 ``tol``, and iterations, applications of D, wall time and residual histories are written to
 ``<dir>/solve.json`` with a plot ``<dir>/solve.png`` (iterations against mass).
+
+``[solve].precond`` (FGMRES only): ``"none"``; ``"model"``, a trained model (``[solve].model``,
+``hpcflow precond train``); ``"multigrid"``, the classical two-level preconditioner
+(:mod:`hpcflow.models.precond.multigrid`). The work is :data:`WORK_DEFINITION`.
 """
 
 from __future__ import annotations
@@ -16,69 +20,78 @@ from typing import Any
 import numpy as np
 import torch
 
+from hpcflow.analysis.report import pyplot, save_figure
 from hpcflow.dirac.solvers import SolveInfo, bicgstab, cg_normal, fgmres
 from hpcflow.dirac.wilson import WilsonDirac
 from hpcflow.io.atomic import atomic_write_json
-from hpcflow.io.store import ConfigStore
 from hpcflow.lattice.rng import ChainRNG
-from hpcflow.theories.gauge import u1_links
+from hpcflow.models.precond import NeuralPreconditioner
+from hpcflow.models.precond.multigrid import two_level_preconditioner
+from hpcflow.workflow.operator import Configuration
+from hpcflow.workflow.precond import read_model
 from hpcflow.workflow.runcard import RunCard, RunCardError
-from hpcflow.analysis.report import pyplot, save_figure
 
-__all__ = ["load_links", "solve"]
+__all__ = ["WORK_DEFINITION", "solve"]
 
-
-def load_links(path: Path, chain: int, step: int, source: str = "<run card>") -> tuple[torch.Tensor, str]:
-    """Links ``(d, *L, N, N)`` of one stored configuration and the theory name."""
-    if not path.is_file():
-        raise RunCardError(source, [f"[solve].configs = {str(path)!r}: no such file (run hpcflow sample on a gauge card)"])
-    with ConfigStore(path) as store:
-        theory = str(store.attrs.get("theory", "phi4"))
-        if theory not in ("u1", "su3"):
-            raise RunCardError(source, [f"[solve].configs: holds a {theory!r} ensemble; expected 'u1' or 'su3' links"])
-        rows = store.rows("links")
-        if not -rows <= step < rows or chain >= store.file["links"].shape[0]:
-            raise RunCardError(source, [f"[solve]: (chain {chain}, step {step}) is outside the {rows} stored steps"])
-        field = torch.from_numpy(store.file["links"][chain, step % rows])
-    return (u1_links(field[None])[0] if theory == "u1" else field), theory
+WORK_DEFINITION = (
+    "work = applications of D: one per FGMRES iteration and restart, plus the preconditioner's cost per call "
+    "(its floating-point operations per site over those of D, counted alike: one colour matrix-vector product "
+    "per hop, one complex spin matrix per path and channel pair, the clover matrix); the multigrid setup apart"
+)
 
 
-def _solve_one(op: WilsonDirac, b: torch.Tensor, s: dict[str, Any]) -> SolveInfo:
+def _solve_one(op: WilsonDirac, b: torch.Tensor, s: dict[str, Any], precond: Any) -> SolveInfo:
     if s["solver"] == "cg":
         return cg_normal(op, op.dagger, b, s["tol"], s["maxiter"])
     if s["solver"] == "bicgstab":
         return bicgstab(op, b, s["tol"], s["maxiter"])
-    return fgmres(op, b, s["tol"], s["maxiter"], restart=s["restart"])
+    return fgmres(op, b, s["tol"], s["maxiter"], restart=s["restart"], precond=precond)
+
+
+def _preconditioner(s: dict[str, Any], config: Configuration, op: WilsonDirac, model: Any) -> Any:
+    """The preconditioner of ``[solve].precond`` for ``op`` (``None`` for ``"none"``)."""
+    if s["precond"] == "model":
+        return NeuralPreconditioner(model, op.links, clover=s["csw"] != 0)
+    if s["precond"] == "multigrid":
+        if len(s["blocks"]) != config.dim or any(n % b or n // b < 2 for n, b in zip(config.lattice, s["blocks"])):
+            raise RunCardError(config.source, [f"[solve].blocks = {s['blocks']}: must divide the lattice "
+                                               f"{list(config.lattice)} into at least 2 blocks along every axis"])
+        return two_level_preconditioner(op, s)
+    return None
 
 
 def solve(card: RunCard) -> Path:
     """Run the solves of a ``[solve]`` card; returns the output directory."""
     s = card.data["solve"]
-    device = card.device()
-    links, theory = load_links(Path(s["configs"]), s["chain"], s["step"], card.source)
-    links = links.to(device)
+    config = Configuration(s, card.source, "solve", card.device())
+    model = None
+    if s["precond"] == "model":
+        model, _ = read_model(Path(s["model"]), "[solve].model", config, config.links.dtype)
     out_dir = Path(s["dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    spin = 4 if links.shape[0] == 4 else 2
-    lattice = tuple(links.shape[1:-2])
-    rng = ChainRNG(s["seed"], range(s["sources"]), device)
-    sources = torch.complex(rng.normal((*lattice, spin, links.shape[-1])), rng.normal((*lattice, spin, links.shape[-1])))
+    rng = ChainRNG(s["seed"], range(s["sources"]), config.links.device)
+    site = (*config.lattice, config.spin, config.colours)
+    sources = torch.complex(rng.normal(site), rng.normal(site))
     results = []
     for mass in s["masses"]:
-        op = WilsonDirac(links, mass=mass, csw=s["csw"], antiperiodic_time=s["antiperiodic_time"])
+        op = config.operator(mass)
+        t0 = time.perf_counter()
+        precond = _preconditioner(s, config, op, model)
+        setup = time.perf_counter() - t0
         for k in range(s["sources"]):
             t0 = time.perf_counter()
-            info = _solve_one(op, sources[k : k + 1], s)
+            info = _solve_one(op, sources[k : k + 1], s, precond)
             results.append({
                 "mass": mass, "kappa": op.kappa, "source": k, "iterations": info.iterations, "work": info.work,
                 "converged": info.converged, "reason": info.reason, "final_residual": info.final_residual,
-                "seconds": time.perf_counter() - t0, "residuals": info.residuals,
+                "seconds": time.perf_counter() - t0, "setup_seconds": setup, "residuals": info.residuals,
+                "precond_work": float(getattr(precond, "work", 0.0)),
             })
-    summary = {"card": card.data["solve"], "theory": theory, "lattice": list(lattice), "device": device.type,
-               "results": results}
+    summary = {"card": card.data["solve"], "theory": config.theory, "lattice": list(config.lattice),
+               "device": config.links.device.type, "work_definition": WORK_DEFINITION, "results": results}
     atomic_write_json(out_dir / "solve.json", summary)
-    title = (f"{theory} {'x'.join(map(str, lattice))}, configuration {s['chain']}/{s['step']} of {s['configs']}: "
-             f"{'Wilson-clover c_sw = ' + format(s['csw'], 'g') if s['csw'] else 'Wilson'}, tol {s['tol']:g}")
+    title = (f"{config.describe()}: {'Wilson-clover c_sw = ' + format(s['csw'], 'g') if s['csw'] else 'Wilson'}, "
+             f"tol {s['tol']:g}, precond {s['precond']}")
     _plot(results, s["solver"], out_dir / "solve.png", title)
     return out_dir
 

@@ -13,9 +13,11 @@ from hpcflow.parallel.device import DeviceUnavailable, select_device
 from hpcflow.parallel.env import ClusterEnv
 from hpcflow.theories.phi4 import Phi4Action
 
-__all__ = ["UPDATES_KEY", "RunCard", "RunCardError", "default_run_name"]
+__all__ = ["OPERATOR_COMMANDS", "UPDATES_KEY", "RunCard", "RunCardError", "default_run_name"]
 
 UPDATES_KEY = {"hmc": "trajectories", "fhmc": "trajectories", "nmcmc": "updates"}
+OPERATOR_COMMANDS = {"solve": "hpcflow solve", "precond": "hpcflow precond train"}
+"""Cards of the Dirac operator (no theory or sampler) and the command that runs each."""
 """The key of ``[sampler]`` that counts production updates, per kind."""
 
 
@@ -55,9 +57,16 @@ class RunCard:
         return self.data["analysis"]
 
     @property
-    def is_solve(self) -> bool:
-        """A card of Dirac-operator solves (``[solve]`` alone, no sampler)."""
-        return "solve" in self.data
+    def operator_section(self) -> str | None:
+        """``"solve"`` or ``"precond"`` for a card of the Dirac operator (no sampler), else ``None``."""
+        return next((s for s in OPERATOR_COMMANDS if s in self.data), None)
+
+    def refuse_operator_card(self, what: str) -> None:
+        """Raise the one-line error of an operator card given to ``what`` (a sampling command)."""
+        section = self.operator_section
+        if section is not None:
+            raise RunCardError(self.source, [f"[{section}]: a {section} card is not for {what}; run "
+                                             f"'{OPERATOR_COMMANDS[section]} CARD'"])
 
     @property
     def updates(self) -> int:

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from hpcflow.workflow.runcard.card import RunCard, RunCardError
+from hpcflow.workflow.runcard.card import OPERATOR_COMMANDS, RunCard, RunCardError
 from hpcflow.workflow.runcard.fields import suggest
 from hpcflow.workflow.runcard.section import Context
 from hpcflow.workflow.runcard.sections import SECTIONS
@@ -19,10 +19,12 @@ __all__ = ["load_runcard", "to_toml", "validate_runcard"]
 def validate_runcard(raw: dict[str, Any], source: str = "<run card>", text: str = "") -> RunCard:
     """Validate and normalize a parsed run card; raises :class:`RunCardError` listing every problem.
 
-    A card with ``[solve]`` describes solves and needs no ``[theory]`` or ``[sampler]``.
+    A card with ``[solve]`` or ``[precond]`` is a card of the Dirac operator and needs no
+    ``[theory]`` or ``[sampler]``.
     """
     ctx = Context(raw=raw, data={})
-    required = {"solve"} if "solve" in raw else {s.name for s in SECTIONS.values() if s.presence == "required"}
+    operator = next((s for s in OPERATOR_COMMANDS if s in raw), None)
+    required = {operator} if operator else {s.name for s in SECTIONS.values() if s.presence == "required"}
     for name in raw:
         if name not in SECTIONS:
             ctx.add(f"[{name}]: unknown section; expected one of {', '.join(SECTIONS)}{suggest(name, list(SECTIONS))}")

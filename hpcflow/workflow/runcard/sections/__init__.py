@@ -10,6 +10,7 @@ from hpcflow.workflow.runcard.sections import (
     model,
     output,
     parallel,
+    precond,
     sampler,
     solve,
     theory,
@@ -21,5 +22,5 @@ __all__ = ["SECTIONS"]
 
 SECTIONS: dict[str, Section] = {
     s.name: s for s in (theory.SECTION, sampler.SECTION, model.SECTION, training.SECTION, parallel.SECTION,
-                        solve.SECTION, *derived.SECTIONS, workflow.SECTION, analysis.SECTION, output.SECTION)
+                        solve.SECTION, precond.SECTION, *derived.SECTIONS, workflow.SECTION, analysis.SECTION, output.SECTION)
 }

@@ -29,8 +29,9 @@ def _check_writable(path: Path) -> str | None:
 def rules(ctx: Context) -> None:
     """Runs last: the default name needs a valid theory and sampler."""
     out = ctx.data.setdefault("output", {})
-    if "solve" in ctx.data:
-        out["dir"] = ctx.data["solve"].get("dir", "")
+    for operator in ("solve", "precond"):
+        if operator in ctx.data:
+            out["dir"] = ctx.data[operator].get("dir", "")
     if "dir" not in out and not ctx.problems:
         out["dir"] = str(Path("runs") / default_run_name(ctx.section("theory"), ctx.section("sampler")))
     if "dir" in out:

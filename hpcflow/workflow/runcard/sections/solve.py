@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from hpcflow.workflow.runcard.fields import INT_MAX, Field
-from hpcflow.workflow.runcard.section import Section
+from hpcflow.workflow.runcard.section import Context, Section
+from hpcflow.workflow.runcard.sections.precond import OPERATOR_FIELDS
 
 __all__ = ["SECTION"]
+
+
+def rules(ctx: Context) -> None:
+    s = ctx.section("solve")
+    precond = s.get("precond", "none")
+    if precond != "none" and s.get("solver") not in (None, "fgmres"):
+        ctx.add(f"[solve].precond = {precond!r}: a preconditioner needs solver = \"fgmres\" (flexible GMRES)")
+    if precond == "model" and "model" not in s:
+        ctx.add('[solve].precond = "model": needs [solve].model, a model.pt of hpcflow precond train')
+    if precond == "multigrid" and "blocks" not in s:
+        ctx.add('[solve].precond = "multigrid": needs [solve].blocks, e.g. blocks = [4, 4, 4, 4]')
+
 
 SECTION = Section(
     "solve",
     {
-        "configs": Field("str", hint='e.g. configs = "runs/su3_16x8x8x8_b5.8/configs.h5"'),
-        "chain": Field("int", required=False, default=0, minimum=0),
-        "step": Field("int", required=False, default=-1),
+        **OPERATOR_FIELDS,
         "masses": Field("float_list", hint="e.g. masses = [-0.5, -0.45, -0.4]"),
-        "csw": Field("float", required=False, default=0.0, minimum=0.0),
-        "antiperiodic_time": Field("bool", required=False, default=True),
         "solver": Field("str", choices=("fgmres", "bicgstab", "cg")),
         "tol": Field("float", minimum=0.0, exclusive_min=True, hint="e.g. tol = 1e-8"),
         "maxiter": Field("int", minimum=1),
@@ -23,6 +32,14 @@ SECTION = Section(
         "sources": Field("int", required=False, default=2, minimum=1),
         "seed": Field("int", minimum=0, maximum=INT_MAX),
         "dir": Field("str"),
+        "precond": Field("str", required=False, default="none", choices=("none", "model", "multigrid")),
+        "model": Field("str", required=False, hint='e.g. model = "runs/precond/model.pt"'),
+        "blocks": Field("int_list", required=False, minimum=1, hint="multigrid: block extents, e.g. [4, 4, 4, 4]"),
+        "basis": Field("int", required=False, default=12, minimum=1),
+        "setup_iterations": Field("int", required=False, default=8, minimum=1),
+        "smoother_iterations": Field("int", required=False, default=4, minimum=1),
+        "coarse_tol": Field("float", required=False, default=0.05, minimum=0.0, exclusive_min=True, maximum=1.0),
+        "coarse_maxiter": Field("int", required=False, default=200, minimum=1),
     },
-    presence="optional",
+    presence="optional", rules=rules,
 )
