@@ -106,3 +106,24 @@ def test_the_classical_two_level_preconditioner_cuts_the_iterations() -> None:
     assert pre.iterations * 3 <= plain.iterations, (pre.iterations, plain.iterations)
     torch.testing.assert_close(pre.x, plain.x, rtol=0, atol=1e-6 * plain.x.abs().max().item())
     assert pre.work > pre.iterations  # the smoother and the coarse solves are counted
+
+
+def test_fgmres_with_any_model_reaches_the_solution_of_a_dense_solve() -> None:
+    """An untrained PTC model (1/(d + m) plus random weights) still leads FGMRES to the exact
+    solution: the preconditioner changes the iterations, not the answer; its work is counted per call."""
+    from hpcflow.models.precond import NeuralPreconditioner, PrecondSpec, build_model
+
+    op = _op((6, 4), 1)
+    torch.manual_seed(3)
+    model = build_model(PrecondSpec("ptc", (1, 1), 1, 2, 2, 1))
+    with torch.no_grad():
+        model.layers[0].weight.mul_(0.2)
+        model.layers[0].weight[0, 0, 0] += torch.eye(2, dtype=torch.complex128) / (2 + op.mass)
+    m = NeuralPreconditioner(model, op.links, clover=False)
+    b = torch.view_as_complex(torch.randn(1, 6, 4, 2, 1, 2, generator=generator(8), dtype=torch.float64))
+    exact = torch.linalg.solve(_dense(op), b.reshape(-1)).reshape(b.shape)
+    info = fgmres(op, b, 1e-10, 500, precond=m)
+    assert info.converged
+    torch.testing.assert_close(info.x, exact, rtol=0, atol=1e-8 * exact.abs().max().item())
+    d_applications = info.work - info.iterations * m.work  # one preconditioner call per iteration
+    assert d_applications == pytest.approx(round(d_applications)) and d_applications >= info.iterations
