@@ -83,6 +83,18 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
         assert json.loads(f.attrs["provenance"])["torch"]
     again = _run("sample", str(card))  # a finished run is not redone
     assert again.returncode == 0 and (run / "configs.h5").stat().st_size > 0
+    # another fit range: a new analysis beside the old one, which differs in the fit and nothing else
+    before = (run / "report" / "analysis.json").read_text()
+    res = _run("analyze", str(run), "--t-min", "2")
+    assert res.returncode == 0, res.stderr
+    assert (run / "report" / "analysis.json").read_text() == before
+    other = json.loads((run / "report_t_min2" / "analysis.json").read_text())
+    assert other["settings"]["t_min"] == 2 and summary["settings"]["t_min"] != 2
+    assert other["correlator"]["fit"] != summary["correlator"]["fit"]
+    for key in set(summary) - {"settings", "correlator"}:
+        assert other[key] == summary[key], key
+    assert {k: v for k, v in other["correlator"].items() if k != "fit"} == {
+        k: v for k, v in summary["correlator"].items() if k != "fit"}
 
 
 KILL_CARD = dict(shape=[8, 8], beta=0.576, chains=4, trajectories=3000, thermalization=60, steps=6, checkpoint_every=25)

@@ -169,3 +169,12 @@ def test_bad_preconditioner_input_is_one_line(model: Path, store: Path, tmp_path
     res = _cli("precond", "train", str(card))
     assert res.returncode == 2 and "holds a 'phi4' ensemble without gauge links" in res.stderr
     assert np.isfinite(MASS)
+
+
+def test_a_model_worse_than_none_is_flagged(store: Path, tmp_path: Path) -> None:
+    """One step from the random start leaves the cost above 1 (that of M = 0): the run says so."""
+    card = _write(tmp_path / "p.toml", PRECOND, configs=store, mass=MASS, channels=[1, 1], steps=1, dir=tmp_path / "m")
+    res = _cli("precond", "train", str(card))
+    assert res.returncode == 0, res.stderr
+    assert torch.load(tmp_path / "m" / "model.pt", weights_only=True)["meta"]["held_out_cost"]["final"] >= 1.0
+    assert "is not below 1" in res.stderr

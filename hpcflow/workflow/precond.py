@@ -161,6 +161,9 @@ def _train(card: RunCard, p: dict[str, Any], config: Configuration, op: Any, spe
             "seconds": seconds + time.perf_counter() - t0, **({"init": init_meta} if init_meta else {})}
     save_model(out / "model.pt", model, spec, meta)
     log.info("trained %s: held-out cost %.4g -> %.4g in %d steps", out / "model.pt", initial, final, p["steps"])
+    if not final < 1.0:  # M = 0 has cost 1: restarted FGMRES with such a model can stagnate
+        log.warning("%s: held-out cost %.4g is not below 1 (the cost of no preconditioner); "
+                    "raise [precond].steps or lower [precond].lr before solving with it", out / "model.pt", final)
     return out / "model.pt"
 
 
