@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli_env, hpcflow_cmd
+from hpcflow.workflow.model_io import read_flow
 from hpcflow.workflow.runcard import RunCardError, load_runcard, validate_runcard
 
 
@@ -138,3 +139,16 @@ def test_values_of_the_wrong_type_give_one_line_not_a_traceback(write_card, tmp_
     with pytest.raises(RunCardError) as info:
         load_runcard(tmp_path / "c.toml")
     assert len(info.value.problems) == 1 and re.search(match, info.value.problems[0]), info.value.problems
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "jobs" / "cards").rglob("*.toml")), ids=lambda p: p.name)
+def test_every_committed_card_validates_and_its_pretrained_flow_loads(path: Path) -> None:
+    """The cards users start from are valid, and a [training].init they name is a flow of their [model]."""
+    card = load_runcard(path)
+    init = card.data.get("training", {}).get("init")
+    if init is not None:
+        flow, meta = read_flow(REPO / init, card, "[training].init")
+        assert meta["steps"] > 0 and sum(p.numel() for p in flow.parameters()) > 0
