@@ -142,7 +142,8 @@ def wait_for_checkpoint(checkpoints: Path, beyond: int, proc: subprocess.Popen, 
     raise TimeoutError(f"no checkpoint after {beyond} in {checkpoints}")
 
 
-TINY_FLOW_CARD = """\
+# the 6x6 phi^4 theory and the start of a two-coupling affine flow, shared by the tiny test cards
+PHI4_6X6_AFFINE = """\
 [theory]
 name = "phi4"
 shape = [6, 6]
@@ -152,6 +153,9 @@ lam = 0.5
 [model]
 coupling = "affine"
 layers = 2
+"""
+
+TINY_FLOW_CARD = PHI4_6X6_AFFINE + """\
 hidden = [4]
 kernel = 3
 

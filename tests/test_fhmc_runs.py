@@ -12,20 +12,11 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import assert_same_datasets, hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
+from conftest import PHI4_6X6_AFFINE, assert_same_datasets, hpcflow_cmd, kill_session, mpi_env, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 
-CARD = """\
-[theory]
-name = "phi4"
-shape = [6, 6]
-beta = 0.5
-lam = 0.5
-
-[model]
-coupling = "affine"
-layers = 2
+CARD = PHI4_6X6_AFFINE + """\
 hidden = {hidden}
 kernel = 3
 activation = "tanh"

@@ -11,21 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import hpcflow_cmd, kill_session, mpi_env, tiny_flow_card, wait_for_checkpoint
+from conftest import PHI4_6X6_AFFINE, hpcflow_cmd, kill_session, mpi_env, tiny_flow_card, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("parsl", reason="the workflow needs Parsl (pip install '.[workflow]')")
 
-CARD = """\
-[theory]
-name = "phi4"
-shape = [6, 6]
-beta = 0.5
-lam = 0.5
-
-[model]
-coupling = "affine"
-layers = 2
+CARD = PHI4_6X6_AFFINE + """\
 hidden = [4]
 kernel = 3
 activation = "tanh"

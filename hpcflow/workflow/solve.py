@@ -8,7 +8,10 @@ model, 2 spins), ``sources`` Gaussian random sources are solved with the chosen 
 
 ``[solve].precond`` (FGMRES only): ``"none"``; ``"model"``, a trained model (``[solve].model``,
 ``hpcflow precond train``); ``"multigrid"``, the classical two-level preconditioner
-(:mod:`hpcflow.models.precond.multigrid`). The work is :data:`WORK_DEFINITION`.
+(:mod:`hpcflow.models.precond.multigrid`); ``"two_level_model"``, the neural two-level
+preconditioner (:mod:`hpcflow.models.precond.coarse`: ``[solve].model`` the hi-mode smoother,
+``[solve].coarse_model`` the lo-mode model of ``level = "coarse"`` with its coarse basis). The
+work is :data:`WORK_DEFINITION`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from hpcflow.dirac.wilson import WilsonDirac
 from hpcflow.io.atomic import atomic_write_json
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.models.precond import NeuralPreconditioner
+from hpcflow.models.precond.coarse import coarse_preconditioner, neural_two_level
 from hpcflow.models.precond.multigrid import two_level_preconditioner
 from hpcflow.workflow.operator import Configuration
-from hpcflow.workflow.precond import read_model
-from hpcflow.workflow.runcard import RunCard, RunCardError
+from hpcflow.workflow.precond import block_projector, check_blocks, read_model
+from hpcflow.workflow.runcard import RunCard
 
 __all__ = ["WORK_DEFINITION", "solve"]
 
@@ -48,14 +52,38 @@ def _solve_one(op: WilsonDirac, b: torch.Tensor, s: dict[str, Any], precond: Any
     return fgmres(op, b, s["tol"], s["maxiter"], restart=s["restart"], precond=precond)
 
 
-def _preconditioner(s: dict[str, Any], config: Configuration, op: WilsonDirac, model: Any) -> Any:
+def _work_per_call(precond: Any, counted: float | None, calls: int) -> float:
+    """The preconditioner's mean work per call (one call per FGMRES iteration), in applications of D:
+    from its own count (``work_done``, multigrid) or its fixed ``work`` (a model); 0 without one."""
+    if counted is not None:
+        return (precond.work_done - counted) / max(calls, 1)
+    return float(getattr(precond, "work", 0.0))
+
+
+def _models(s: dict[str, Any], config: Configuration) -> dict[str, Any]:
+    """The trained models a ``[solve].precond`` uses: ``hi`` (``[solve].model``), and for
+    ``"two_level_model"`` ``lo`` (``[solve].coarse_model``) with its stored near-null vectors."""
+    dtype = config.links.dtype
+    out: dict[str, Any] = {}
+    if s["precond"] in ("model", "two_level_model"):
+        out["hi"], _ = read_model(Path(s["model"]), "[solve].model", config, dtype)
+    if s["precond"] == "two_level_model":
+        out["lo"], out["lo_meta"] = read_model(Path(s["coarse_model"]), "[solve].coarse_model", config, dtype, "coarse")
+    return out
+
+
+def _preconditioner(s: dict[str, Any], config: Configuration, op: WilsonDirac, models: dict[str, Any]) -> Any:
     """The preconditioner of ``[solve].precond`` for ``op`` (``None`` for ``"none"``)."""
+    clover = s["csw"] != 0
     if s["precond"] == "model":
-        return NeuralPreconditioner(model, op.links, clover=s["csw"] != 0)
+        return NeuralPreconditioner(models["hi"], op.links, clover)
+    if s["precond"] == "two_level_model":
+        meta = models["lo_meta"]
+        projector = block_projector(meta["vectors"], meta["blocks"], op, config.source, "solve")
+        return neural_two_level(op, projector, NeuralPreconditioner(models["hi"], op.links, clover),
+                                coarse_preconditioner(models["lo"], projector))
     if s["precond"] == "multigrid":
-        if len(s["blocks"]) != config.dim or any(n % b or n // b < 2 for n, b in zip(config.lattice, s["blocks"])):
-            raise RunCardError(config.source, [f"[solve].blocks = {s['blocks']}: must divide the lattice "
-                                               f"{list(config.lattice)} into at least 2 blocks along every axis"])
+        check_blocks(s["blocks"], config.lattice, config.source, "solve")
         return two_level_preconditioner(op, s)
     return None
 
@@ -64,9 +92,7 @@ def solve(card: RunCard) -> Path:
     """Run the solves of a ``[solve]`` card; returns the output directory."""
     s = card.data["solve"]
     config = Configuration(s, card.source, "solve", card.device())
-    model = None
-    if s["precond"] == "model":
-        model, _ = read_model(Path(s["model"]), "[solve].model", config, config.links.dtype)
+    models = _models(s, config)
     out_dir = Path(s["dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = ChainRNG(s["seed"], range(s["sources"]), config.links.device)
@@ -76,16 +102,17 @@ def solve(card: RunCard) -> Path:
     for mass in s["masses"]:
         op = config.operator(mass)
         t0 = time.perf_counter()
-        precond = _preconditioner(s, config, op, model)
+        precond = _preconditioner(s, config, op, models)
         setup = time.perf_counter() - t0
         for k in range(s["sources"]):
             t0 = time.perf_counter()
+            counted = getattr(precond, "work_done", None)
             info = _solve_one(op, sources[k : k + 1], s, precond)
             results.append({
                 "mass": mass, "kappa": op.kappa, "source": k, "iterations": info.iterations, "work": info.work,
                 "converged": info.converged, "reason": info.reason, "final_residual": info.final_residual,
                 "seconds": time.perf_counter() - t0, "setup_seconds": setup, "residuals": info.residuals,
-                "precond_work": float(getattr(precond, "work", 0.0)),
+                "precond_work": _work_per_call(precond, counted, info.iterations),
             })
     summary = {"card": card.data["solve"], "theory": config.theory, "lattice": list(config.lattice),
                "device": config.links.device.type, "work_definition": WORK_DEFINITION, "results": results}

@@ -7,7 +7,9 @@ the coarse operator as a stencil, and the classical two-level preconditioner.
 - **Aggregation** (:class:`BlockProjector`): the lattice is cut into blocks; every near-null
   vector is split into its chiral halves :math:`\frac12(1 \pm \gamma_5)x` (so that the coarse
   operator keeps :math:`\gamma_5`-hermiticity) and the :math:`K = 2n` restrictions to each block
-  are orthonormalized there. Prolongation :math:`P`: coarse :math:`c(B)_k` to
+  are orthonormalized there (Gram-Schmidt order, i.e. the QR factorization whose :math:`R` has a
+  positive diagonal: unique, so gauge-transformed vectors :math:`\Omega x` give the basis
+  :math:`\Omega V` and the same :math:`\tilde D`). Prolongation :math:`P`: coarse :math:`c(B)_k` to
   :math:`\sum_k c(B)_k V_{B,k}`; restriction :math:`R = P^\dagger`, so :math:`RP = 1`.
 - **Coarse operator** (:class:`CoarseOperator`): :math:`\tilde D = RDP` as a stencil, a
   :math:`K\times K` matrix per coarse site for the site itself and one per direction
@@ -74,8 +76,10 @@ class BlockProjector:
         chiral = torch.cat([(0.5 * (eye + gamma5)) @ vectors, (0.5 * (eye - gamma5)) @ vectors])  # (K, *L, S, N)
         self.k = chiral.shape[0]
         columns = self._block(chiral)  # (K, *C, dof)
-        q, _ = torch.linalg.qr(columns.movedim(0, -1))  # per block: (*C, dof, K), orthonormal columns
-        self.basis = q
+        q, r = torch.linalg.qr(columns.movedim(0, -1))  # per block: (*C, dof, K), orthonormal columns
+        diagonal = torch.diagonal(r, dim1=-2, dim2=-1)
+        # the unique QR (diagonal of R real and positive): a basis that transforms as P -> Omega P
+        self.basis = q * (diagonal / diagonal.abs())[..., None, :]
 
     def _block(self, fine: Tensor) -> Tensor:
         """``(B, *L, S, N) -> (B, *C, block dof)``."""
@@ -163,11 +167,12 @@ class TwoLevel:
     Arguments:
         op: the fine operator; projector, coarse: the aggregation and :math:`\\tilde D`.
         smoother: a map ``v -> (x, work)``, ``x ~ D^{-1} v`` (e.g. :func:`fgmres_smoother`).
-        coarse_solve: a map ``c -> (x, coarse applications)``, ``x ~ \\tilde D^{-1} c``.
+        coarse_solve: a map ``c -> (x, its cost in applications of`` :math:`\\tilde D` ``)``,
+            ``x ~ \\tilde D^{-1} c``.
     """
 
     def __init__(self, op: Any, projector: BlockProjector, coarse: CoarseOperator,
-                 smoother: Callable[[Tensor], tuple[Tensor, float]], coarse_solve: Callable[[Tensor], tuple[Tensor, int]],
+                 smoother: Callable[[Tensor], tuple[Tensor, float]], coarse_solve: Callable[[Tensor], tuple[Tensor, float]],
                  fine_flops_per_site: float) -> None:
         self.op, self.projector, self.coarse = op, projector, coarse
         self.smoother, self.coarse_solve = smoother, coarse_solve

@@ -14,8 +14,11 @@ def rules(ctx: Context) -> None:
     precond = s.get("precond", "none")
     if precond != "none" and s.get("solver") not in (None, "fgmres"):
         ctx.add(f"[solve].precond = {precond!r}: a preconditioner needs solver = \"fgmres\" (flexible GMRES)")
-    if precond == "model" and "model" not in s:
-        ctx.add('[solve].precond = "model": needs [solve].model, a model.pt of hpcflow precond train')
+    if precond in ("model", "two_level_model") and "model" not in s:
+        ctx.add(f'[solve].precond = "{precond}": needs [solve].model, a model.pt of hpcflow precond train')
+    if precond == "two_level_model" and "coarse_model" not in s:
+        ctx.add('[solve].precond = "two_level_model": needs [solve].coarse_model, a model.pt of hpcflow precond train '
+                'with level = "coarse"')
     if precond == "multigrid" and "blocks" not in s:
         ctx.add('[solve].precond = "multigrid": needs [solve].blocks, e.g. blocks = [4, 4, 4, 4]')
 
@@ -32,8 +35,9 @@ SECTION = Section(
         "sources": Field("int", required=False, default=2, minimum=1),
         "seed": Field("int", minimum=0, maximum=INT_MAX),
         "dir": Field("str"),
-        "precond": Field("str", required=False, default="none", choices=("none", "model", "multigrid")),
+        "precond": Field("str", required=False, default="none", choices=("none", "model", "multigrid", "two_level_model")),
         "model": Field("str", required=False, hint='e.g. model = "runs/precond/model.pt"'),
+        "coarse_model": Field("str", required=False, hint='e.g. coarse_model = "runs/precond_coarse/model.pt"'),
         "blocks": Field("int_list", required=False, minimum=1, hint="multigrid: block extents, e.g. [4, 4, 4, 4]"),
         "basis": Field("int", required=False, default=12, minimum=1),
         "setup_iterations": Field("int", required=False, default=8, minimum=1),
