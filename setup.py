@@ -23,7 +23,7 @@ setup(
         "mpi": ["mpi4py>=4"],
         "gpu": ["cupy-cuda12x>=13"],
         "workflow": ["parsl==2026.10.26"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "pyerrors>=2.10", "mpi4py>=4", "parsl==2026.10.26", "spython>=0.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "pyerrors>=2.10", "latqcdtools>=1.3", "mpi4py>=4", "parsl==2026.10.26", "spython>=0.3"],
     },
     entry_points={"console_scripts": ["hpcflow = hpcflow.cli:entry"]},
 )

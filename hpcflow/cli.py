@@ -6,6 +6,8 @@
 ``hpcflow status RUN_DIR``     where a run stands (stage, update N of M, checkpoint, rate, time left)
 ``hpcflow solve CARD.toml``    Dirac-operator solves on a stored gauge configuration (a [solve] card)
 ``hpcflow precond train CARD``  train a gauge-equivariant preconditioner (a [precond] card)
+``hpcflow export RUN_DIR --format F``  stored SU(3) configurations as ILDG, NERSC or openQCD files
+``hpcflow import FILE... --to STORE.h5``  gauge files of other codes into a new store
 ``hpcflow run CARD.toml``      the workflow (Parsl): train, sample and an HMC baseline, analyze, compare;
                                ``--system NAME`` (default local); prints the report path
 ``hpcflow jobs render|submit CARD.toml --system NAME``   batch job scripts (Slurm, PBS)
@@ -65,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     pcsub = pc.add_subparsers(dest="precond_command", required=True, metavar="ACTION")
     pt = pcsub.add_parser("train", help="train the model of a [precond] card on its stored configuration")
     pt.add_argument("card", type=Path, help="TOML card with a [precond] section")
+    ex = sub.add_parser("export", help="stored 4D SU(3) configurations as ILDG, NERSC or openQCD files")
+    ex.add_argument("run_dir", type=Path, help="run directory (its configs.h5)")
+    ex.add_argument("--format", required=True, choices=("ildg", "nersc", "openqcd"), help="the file format")
+    ex.add_argument("--steps", type=int, nargs="+", help="stored steps (default all; -1 is the last)")
+    ex.add_argument("--chains", type=int, nargs="+", help="chains (default all)")
+    ex.add_argument("--precision", type=int, default=64, choices=(32, 64), help="ILDG and NERSC: bits per real")
+    ex.add_argument("--out", type=Path, help="output directory (default RUN_DIR/export)")
+    im = sub.add_parser("import", help="gauge files of other codes (ILDG, NERSC, openQCD) into a new store")
+    im.add_argument("files", type=Path, nargs="+", help="gauge files, one store row each")
+    im.add_argument("--to", type=Path, required=True, help="the new configs.h5")
+    im.add_argument("--format", choices=("ildg", "nersc", "openqcd"), help="default: detected from each file")
     r = sub.add_parser("run", help="the workflow (Parsl): train, sample (+ HMC baseline), analyze, report")
     r.add_argument("card", type=Path, help="TOML run card")
     r.add_argument("--system", default="local", help="jobs/systems/NAME.toml or a path (default: local)")
@@ -198,6 +211,16 @@ def _dispatch(args: argparse.Namespace, progress: bool) -> None:
         from hpcflow.workflow.status import status
 
         print("\n".join(status(args.run_dir)))
+    elif args.command == "export":
+        from hpcflow.workflow.interchange import export_run
+
+        files = export_run(args.run_dir, args.format, args.steps, args.chains, args.out, args.precision)
+        print(f"{len(files)} {args.format} files in {files[0].parent if files else args.out}")
+    elif args.command == "import":
+        from hpcflow.workflow.interchange import describe_import, import_files
+
+        print("\n".join(describe_import(import_files(args.files, args.to, args.format))))
+        print(f"store: {args.to}")
     elif args.command == "run":
         _run(args.card, args.system, args.retries)
     elif args.command == "jobs":
@@ -209,9 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from hpcflow.io.checkpoint import CheckpointError
+    from hpcflow.io.formats import GaugeFileError
     from hpcflow.io.shards import ShardingError
     from hpcflow.samplers.nmcmc import NonFiniteWeights
     from hpcflow.workflow.analyze import AnalysisError
+    from hpcflow.workflow.interchange import InterchangeError
     from hpcflow.workflow.jobs import JobError
     from hpcflow.workflow.model_io import ModelError
     from hpcflow.workflow.pipeline import WorkflowError
@@ -229,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         _error([f"{invalid.err.source}: {p}" for p in invalid.err.problems], same_on_every_rank=True)
         return 2
     except (RunCardError, AnalysisError, ModelError, ShardingError, SystemConfigError, WorkflowError, JobError,
-            CheckpointError, RunDirLocked, StatusError, PrecondModelError) as err:
+            CheckpointError, RunDirLocked, StatusError, PrecondModelError, GaugeFileError, InterchangeError) as err:
         problems = [f"{err.source}: {p}" for p in err.problems] if isinstance(err, RunCardError) else [str(err)]
         _error(problems, same_on_every_rank=False)
         return 2

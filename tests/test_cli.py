@@ -76,6 +76,7 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
     assert "/ chains" in summary["cost_definition"] and "/ chains" in (run / "workflow" / "report.md").read_text()
     for png in ("history.png", "autocorrelation.png", "correlator.png"):
         assert (run / "report" / png).stat().st_size > 10_000
+    _assert_pyerrors_export_matches(run / "report", summary)
     with h5py.File(run / "configs.h5") as f:
         assert f["phi"].shape == (4, 200, 8, 8)
         assert f.attrs["complete"] and 0.0 < f.attrs["acceptance"] <= 1.0
@@ -95,6 +96,30 @@ def test_run_writes_store_and_report(write_card, tmp_path: Path) -> None:
         assert other[key] == summary[key], key
     assert {k: v for k, v in other["correlator"].items() if k != "fit"} == {
         k: v for k, v in summary["correlator"].items() if k != "fit"}
+
+
+def _assert_pyerrors_export_matches(report: Path, summary: dict) -> None:
+    """pyerrors reads the exported Obs back: the report's values; its errors below the report's
+    within the bound of the per-replica means (tests/test_gamma.py); each chain's history alone
+    gives the report's per-chain result to rounding."""
+    pe = pytest.importorskip("pyerrors", reason="pyerrors is a test dependency (pip install .[test])")
+    assert summary["pyerrors"] == "pyerrors.json.gz" and "pyerrors.json.gz" in (report / "report.md").read_text()
+    obs = pe.input.json.load_json_dict(str(report / "pyerrors.json.gz"), verbose=False)
+    assert set(obs) == set(summary["observables"])
+    for name, o in obs.items():
+        o.gamma_method(S=1.5)
+        ours = summary["observables"][name]
+        assert o.value == pytest.approx(ours["value"], rel=1e-12), name
+        assert sorted(o.names) == [f"run|r{c}" for c in range(summary["chains"])]
+        bound = 4 * (2 * o.e_windowsize["run"] + 1) * (summary["chains"] - 1) / (summary["chains"] * summary["measurements"])
+        assert 0 <= (ours["error"] / o.dvalue) ** 2 - 1 < bound, (name, ours["error"], o.dvalue)
+    m = obs["abs_magnetization"]
+    for chain in range(summary["chains"]):
+        rep = f"run|r{chain}"
+        alone = pe.Obs([m.deltas[rep] + m.r_values[rep]], [rep])
+        alone.gamma_method(S=1.5)
+        ours = summary["per_chain"]["abs_magnetization"][chain]
+        assert alone.value == pytest.approx(ours["value"], rel=1e-12) and alone.dvalue == pytest.approx(ours["error"], rel=1e-10)
 
 
 KILL_CARD = dict(shape=[8, 8], beta=0.576, chains=4, trajectories=3000, thermalization=60, steps=6, checkpoint_every=25)

@@ -11,11 +11,14 @@ From per-configuration primaries ``M`` (magnetization), ``e`` (see
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from hpcflow.analysis.gamma import GammaResult, gamma_method
 
-__all__ = ["DISPLAY_NAMES", "OBSERVABLES", "display_name", "gauge_observables", "phi4_observables", "phi4_reweighted"]
+__all__ = ["DISPLAY_NAMES", "OBSERVABLES", "Definition", "display_name", "estimate", "gauge_definitions", "gauge_observables",
+           "phi4_definitions", "phi4_observables", "phi4_reweighted"]
 
 OBSERVABLES = ("abs_magnetization", "magnetization", "susceptibility", "energy", "action_density")
 
@@ -32,16 +35,32 @@ def display_name(key: str) -> str:
     return DISPLAY_NAMES.get(key, key)
 
 
-def phi4_observables(m: np.ndarray, e: np.ndarray, s: np.ndarray, volume: int) -> dict[str, GammaResult]:
-    """Gamma-method results for :data:`OBSERVABLES`, treating the rows as replicas."""
+Definition = tuple[np.ndarray, Callable[[Any], Any] | None]
+"""An observable as the Gamma method takes it: primaries ``(R, N_r)`` or ``(R, N_r, A)`` and the
+derived function of their means (``None``: the mean itself). The function uses arithmetic only,
+so it applies to ``pyerrors.Obs`` alike (:mod:`hpcflow.io.formats.pyerrors_export`)."""
+
+
+def phi4_definitions(m: np.ndarray, e: np.ndarray, s: np.ndarray, volume: int) -> dict[str, Definition]:
+    r"""The :data:`OBSERVABLES` of :math:`\phi^4` as :data:`Definition` s (module docstring)."""
     v = float(volume)
     return {
-        "abs_magnetization": gamma_method(np.abs(m) / v),
-        "magnetization": gamma_method(m / v),
-        "susceptibility": gamma_method(np.stack([m, m * m], -1), lambda a: (a[1] - a[0] ** 2) / v),
-        "energy": gamma_method(np.stack([e, m], -1), lambda a: a[0] - (a[1] / v) ** 2),
-        "action_density": gamma_method(s / v),
+        "abs_magnetization": (np.abs(m) / v, None),
+        "magnetization": (m / v, None),
+        "susceptibility": (np.stack([m, m * m], -1), lambda a: (a[1] - a[0] ** 2) / v),
+        "energy": (np.stack([e, m], -1), lambda a: a[0] - (a[1] / v) ** 2),
+        "action_density": (s / v, None),
     }
+
+
+def estimate(definitions: dict[str, Definition]) -> dict[str, GammaResult]:
+    """Gamma-method results of ``definitions``, the rows of the primaries as replicas."""
+    return {name: gamma_method(data, f) for name, (data, f) in definitions.items()}
+
+
+def phi4_observables(m: np.ndarray, e: np.ndarray, s: np.ndarray, volume: int) -> dict[str, GammaResult]:
+    """Gamma-method results for :data:`OBSERVABLES`, treating the rows as replicas."""
+    return estimate(phi4_definitions(m, e, s, volume))
 
 
 def phi4_reweighted(log_w: np.ndarray, m: np.ndarray, e: np.ndarray, volume: int) -> dict[str, GammaResult]:
@@ -70,19 +89,23 @@ def phi4_reweighted(log_w: np.ndarray, m: np.ndarray, e: np.ndarray, volume: int
     }
 
 
+def gauge_definitions(
+    plaquette: np.ndarray, action: np.ndarray, volume: int, charge: np.ndarray | None = None
+) -> dict[str, Definition]:
+    r"""The observables of a gauge ensemble as :data:`Definition` s: ``plaquette`` (mean
+    :math:`\frac1N\mathrm{Re\,tr}\,U_P` per configuration), ``action_density``
+    :math:`\langle S\rangle/V`; with the U(1) charge also ``topological_charge`` :math:`\langle Q\rangle`
+    and ``topological_susceptibility`` :math:`\chi_t = (\langle Q^2\rangle - \langle Q\rangle^2)/V`."""
+    out: dict[str, Definition] = {"plaquette": (plaquette, None), "action_density": (action / float(volume), None)}
+    if charge is not None:
+        out["topological_charge"] = (charge, None)
+        out["topological_susceptibility"] = (np.stack([charge, charge * charge], -1),
+                                             lambda a: (a[1] - a[0] ** 2) / float(volume))
+    return out
+
+
 def gauge_observables(
     plaquette: np.ndarray, action: np.ndarray, volume: int, charge: np.ndarray | None = None
 ) -> dict[str, GammaResult]:
-    r"""Gamma-method results of a gauge ensemble, rows as replicas.
-
-    ``plaquette`` (mean :math:`\frac1N\mathrm{Re\,tr}\,U_P` per configuration), ``action_density``
-    :math:`\langle S\rangle/V`; with the U(1) charge also ``topological_charge`` :math:`\langle Q\rangle`
-    and ``topological_susceptibility`` :math:`\chi_t = (\langle Q^2\rangle - \langle Q\rangle^2)/V`.
-    """
-    out = {"plaquette": gamma_method(plaquette), "action_density": gamma_method(action / float(volume))}
-    if charge is not None:
-        out["topological_charge"] = gamma_method(charge)
-        out["topological_susceptibility"] = gamma_method(
-            np.stack([charge, charge * charge], -1), lambda a: (a[1] - a[0] ** 2) / float(volume)
-        )
-    return out
+    """Gamma-method results of :func:`gauge_definitions`, rows as replicas."""
+    return estimate(gauge_definitions(plaquette, action, volume, charge))

@@ -8,7 +8,9 @@ beside it, to ``report_<settings>/`` (e.g. ``report_t_min3``), so no analysis re
 
 Per-chain results treat each chain alone; combined results treat the chains as replicas of one
 ensemble (Gamma method with replicas). The cost per independent configuration of an observable
-is :func:`hpcflow.analysis.cost.cost_per_independent_config` (stated in the report).
+is :func:`hpcflow.analysis.cost.cost_per_independent_config` (stated in the report). Where
+``pyerrors`` is installed, the observables are also written as its ``Obs`` with their Monte
+Carlo histories (``pyerrors.json.gz``; :mod:`hpcflow.io.formats.pyerrors_export`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from hpcflow.analysis.cost import COST_DEFINITION, cost_per_independent_config
 from hpcflow.analysis.format import value_error
 from hpcflow.analysis.gamma import gamma_method
 from hpcflow.analysis.gamma import GammaResult
-from hpcflow.analysis.observables import display_name, gauge_observables, phi4_observables, phi4_reweighted
+from hpcflow.analysis.observables import (Definition, display_name, estimate, gauge_definitions, phi4_definitions,
+                                          phi4_reweighted)
 from hpcflow.analysis.report import plot_autocorrelation, plot_correlator, plot_histories, plot_log_weights
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
+from hpcflow.io.formats.pyerrors_export import pyerrors_available, write_pyerrors
 from hpcflow.io.store import ConfigStore
 from hpcflow.models.flows.loss import effective_sample_size
 from hpcflow.workflow.runcard import UPDATES_KEY
@@ -36,6 +40,7 @@ from hpcflow.workflow.rundir import STORE
 __all__ = ["AnalysisError", "analysis_settings", "analyze"]
 
 MIN_MEASUREMENTS = 8
+PYERRORS_FILE = "pyerrors.json.gz"
 
 
 class AnalysisError(ValueError):
@@ -159,6 +164,9 @@ def _markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {display_name(name)} (reweighted proposals) | {value_error(r['value'], r['error'])} | "
                      f"{r['tau_int']:.2f} | n/a |")
     lines += ["", f"Cost: {summary['cost_definition']}.", "",
+              (f"The observables as pyerrors Obs (one replica per chain): {summary['pyerrors']} "
+               "(pyerrors.input.json.load_json_dict)." if summary["pyerrors"] else
+               "pyerrors is not installed: no pyerrors export (pip install pyerrors)."), "",
               "![histories](history.png)", "![autocorrelation](autocorrelation.png)"]
     if summary["correlator"] is not None:
         fit = summary["correlator"]["fit"]
@@ -179,12 +187,17 @@ def _describe_theory(t: dict[str, Any]) -> str:
     return f"{t['name']} on {'x'.join(map(str, t['shape']))}, {couplings}"
 
 
+def _definitions(data: dict[str, Any], theory: str, volume: int, rows: slice = slice(None)) -> dict[str, Definition]:
+    """The theory's observables for the chains in ``rows``."""
+    if theory == "phi4":
+        return phi4_definitions(data["M"][rows], data["e"][rows], data["action"][rows], volume)
+    charge = data["Q"][rows] if "Q" in data else None
+    return gauge_definitions(data["plaquette"][rows], data["action"][rows], volume, charge)
+
+
 def _observables(data: dict[str, Any], theory: str, volume: int, rows: slice = slice(None)) -> dict[str, GammaResult]:
     """Gamma-method results of the theory's observables for the chains in ``rows``."""
-    if theory == "phi4":
-        return phi4_observables(data["M"][rows], data["e"][rows], data["action"][rows], volume)
-    charge = data["Q"][rows] if "Q" in data else None
-    return gauge_observables(data["plaquette"][rows], data["action"][rows], volume, charge)
+    return estimate(_definitions(data, theory, volume, rows))
 
 
 def _histories(data: dict[str, Any], theory: str, volume: int) -> dict[str, np.ndarray]:
@@ -240,9 +253,14 @@ def analyze(run_dir: Path | str, t_min: int | None = None, t_max: int | None = N
         "per_chain": {name: [pc[name].to_dict() for pc in per_chain] for name in combined},
         "cost_per_independent_config": cost,
         "correlator": corr.to_dict() if corr is not None else None,
+        "pyerrors": PYERRORS_FILE if pyerrors_available() else None,
     }
     report = Path(out) if out is not None else _report_dir(run_dir, card, settings)
     report.mkdir(parents=True, exist_ok=True)
+    if summary["pyerrors"]:
+        write_pyerrors(report / PYERRORS_FILE, _definitions(data, theory, volume), run_dir.name,
+                       f"hpcflow analysis of {run_dir}: {_describe_theory(card['theory'])}; {data['kind']}, "
+                       f"{n_chains} chains (replicas), one idl per measurement")
     atomic_write_json(report / "analysis.json", summary)
     atomic_write_text(report / "report.md", _markdown(summary))
     title = f"{_describe_theory(card['theory'])}; {data['kind']}, {n_chains} chains"

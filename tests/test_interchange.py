@@ -1,0 +1,128 @@
+"""hpcflow export and hpcflow import: a stored SU(3) ensemble out to ILDG, NERSC and openQCD files
+and back into a new store, bitwise; a solve on the imported configuration takes the iterations it
+takes on the original; bad input is one line and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from conftest import cli_env, hpcflow_cmd
+from hpcflow.theories.gauge import WilsonGaugeAction
+
+pytestmark = pytest.mark.slow
+
+SU3 = """\
+[theory]
+name = "su3"
+shape = [4, 4, 4, 4]
+beta = 5.8
+start = "hot"
+
+[sampler]
+kind = "hmc"
+chains = 2
+trajectories = 3
+thermalization = 2
+tau = 0.5
+steps = 10
+seed = 5
+
+[output]
+dir = "{dir}"
+"""
+
+SOLVE = """\
+[solve]
+configs = "{configs}"
+chain = {chain}
+step = {step}
+masses = [0.1]
+csw = 1.0
+solver = "fgmres"
+tol = 1e-8
+maxiter = 500
+sources = 1
+seed = 2
+dir = "{dir}"
+"""
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(hpcflow_cmd("--no-progress", *args), env=cli_env(), capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("su3")
+    (tmp / "su3.toml").write_text(SU3.format(dir=tmp / "su3"))
+    res = _cli("sample", str(tmp / "su3.toml"))
+    assert res.returncode == 0, res.stderr
+    return tmp / "su3"
+
+
+def _solve(tmp_path: Path, name: str, configs: Path, chain: int, step: int) -> dict:
+    (tmp_path / f"{name}.toml").write_text(SOLVE.format(configs=configs, chain=chain, step=step, dir=tmp_path / name))
+    res = _cli("solve", str(tmp_path / f"{name}.toml"))
+    assert res.returncode == 0, res.stderr
+    return json.loads((tmp_path / name / "solve.json").read_text())["results"][0]
+
+
+@pytest.mark.parametrize("fmt", ["ildg", "nersc", "openqcd"])
+def test_export_then_import_is_bitwise_and_solves_alike(fmt: str, run_dir: Path, tmp_path: Path) -> None:
+    res = _cli("export", str(run_dir), "--format", fmt, "--steps", "0", "-1", "--out", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    files = sorted(tmp_path / "out" / e["file"] for e in manifest["files"])
+    assert len(files) == 4 and {(e["chain"], e["step"]) for e in manifest["files"]} == {(0, 0), (0, 2), (1, 0), (1, 2)}
+    res = _cli("import", *map(str, files), "--to", str(tmp_path / "imported.h5"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count(f"({fmt}, checksum") == 4
+    with h5py.File(run_dir / "configs.h5") as f:
+        original = f["links"][1, 2]
+    row = files.index(tmp_path / "out" / f"su3_c1_s00002.{files[0].suffix[1:]}")
+    with h5py.File(tmp_path / "imported.h5") as f:
+        imported = f["links"][0, row]
+        records = json.loads(f.attrs["imported"])
+        assert f.attrs["theory"] == "su3" and {r["format"] for r in records} == {fmt}
+        plaquettes = f["observables/plaquette"][0]
+    assert np.array_equal(imported, original)
+    assert plaquettes[row] == pytest.approx(WilsonGaugeAction.mean_plaquette(torch.from_numpy(original)[None]).item(), abs=1e-14)
+    a = _solve(tmp_path, "original", run_dir / "configs.h5", 1, 2)
+    b = _solve(tmp_path, "imported", tmp_path / "imported.h5", 0, row)
+    assert a["iterations"] == b["iterations"] and a["converged"] and a["final_residual"] == b["final_residual"]
+
+
+def test_bad_interchange_input_is_one_line_and_writes_nothing(run_dir: Path, tmp_path: Path) -> None:
+    assert _cli("export", str(run_dir), "--format", "nersc", "--steps", "-1", "--chains", "0",
+                "--out", str(tmp_path / "out")).returncode == 0
+    (good,) = (tmp_path / "out").glob("*.nersc")
+    bad = tmp_path / "bad.nersc"
+    data = bytearray(good.read_bytes())
+    data[-1000] ^= 0x01
+    bad.write_bytes(bytes(data))
+    u1 = tmp_path / "u1"
+    u1.mkdir()
+    (u1 / "u1.toml").write_text(SU3.format(dir=u1 / "run").replace('name = "su3"', 'name = "u1"')
+                                .replace("[4, 4, 4, 4]", "[4, 4]").replace("beta = 5.8", "beta = 2.0"))
+    assert _cli("sample", str(u1 / "u1.toml")).returncode == 0
+    cases = [
+        (("import", str(good), str(bad), "--to", str(tmp_path / "new.h5")), f"{bad}: checksum mismatch"),
+        (("import", str(tmp_path / "missing.lime"), "--to", str(tmp_path / "new.h5")), "missing.lime: no such file"),
+        (("import", str(good), "--to", str(run_dir / "configs.h5")), "exists; nothing already written is replaced"),
+        (("export", str(u1 / "run"), "--format", "ildg"), "a 'u1' ensemble"),
+        (("export", str(run_dir), "--format", "ildg", "--steps", "7"), "--steps 7: the store holds steps 0..2"),
+        (("export", str(run_dir), "--format", "openqcd", "--precision", "32"), "openQCD files are double precision"),
+    ]
+    for args, why in cases:
+        res = _cli(*args)
+        assert res.returncode == 2 and why in res.stderr, (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (tmp_path / "new.h5").exists() and not list(tmp_path.glob(".new.h5*"))
+    assert not (u1 / "run" / "export").exists() or not list((u1 / "run" / "export").iterdir())
