@@ -217,10 +217,11 @@ def _dispatch(args: argparse.Namespace, progress: bool) -> None:
         files = export_run(args.run_dir, args.format, args.steps, args.chains, args.out, args.precision)
         print(f"{len(files)} {args.format} files in {files[0].parent if files else args.out}")
     elif args.command == "import":
+        from hpcflow.parallel.world import World
         from hpcflow.workflow.interchange import describe_import, import_files
 
-        print("\n".join(describe_import(import_files(args.files, args.to, args.format))))
-        print(f"store: {args.to}")
+        store = import_files(args.files, args.to, args.format, World.detect())
+        _say("\n".join(describe_import(store)) + f"\nstore: {store}")
     elif args.command == "run":
         _run(args.card, args.system, args.retries)
     elif args.command == "jobs":

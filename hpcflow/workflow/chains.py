@@ -145,7 +145,7 @@ class HMCChains(ChainSampler):
 
 
 class FHMCChains(HMCChains):
-    """Flow HMC (``kind = "fhmc"``): HMC in the latent fields ``z`` of a trained flow on the
+    r"""Flow HMC (``kind = "fhmc"``): HMC in the latent fields ``z`` of a trained flow on the
     pulled-back action (:mod:`hpcflow.samplers.fhmc`), in float64. The state and the checkpoints
     hold ``z`` (a resumed chain continues bit for bit); the store holds :math:`\phi = f(z)` and
     the observables of :math:`\phi`. The chains start at draws of the flow's prior."""

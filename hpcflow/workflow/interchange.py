@@ -6,7 +6,8 @@ named ``<run>_c<chain>_s<step>.<ext>``, with ``manifest.json`` (source store, fi
 plaquettes, provenance). Import reads gauge files (the format detected from the first bytes, or
 given), checks each against its own checksum and header plaquette, and writes a new store with the
 layout of the gauge HMC's (``links`` of one chain, one row per file, and ``observables/plaquette``),
-whose attribute ``imported`` records every source file, its format and checksum: ``hpcflow solve``
+whose attribute ``imported`` records every source file, its format and checksum (under a
+launcher of several ranks, ILDG and NERSC files are read in parallel): ``hpcflow solve``
 and ``hpcflow precond train`` read it as they read the project's own. The store is built under a
 temporary name and renamed; an existing store is never replaced.
 """
@@ -25,6 +26,7 @@ from hpcflow.io.formats import FORMATS, GaugeFile, read_gauge_file
 from hpcflow.io.formats.common import plaquette
 from hpcflow.io.provenance import provenance
 from hpcflow.io.store import ConfigStore
+from hpcflow.parallel.world import World
 
 __all__ = ["InterchangeError", "describe_import", "export_run", "import_files"]
 
@@ -86,21 +88,26 @@ def export_run(run_dir: Path, fmt: str, steps: list[int] | None = None, chains: 
     return files
 
 
-def _read_all(files: list[Path], fmt: str | None) -> list[GaugeFile]:
-    configs = [read_gauge_file(path, fmt) for path in files]
+def _read_all(files: list[Path], fmt: str | None, world: World) -> list[GaugeFile]:
+    configs = [read_gauge_file(path, fmt, world) for path in files]
     shapes = {c.links.shape for c in configs}
     if len(shapes) > 1:
         raise InterchangeError(f"the files hold different lattices: {sorted(list(s[1:5]) for s in shapes)}")
     return configs
 
 
-def import_files(files: list[Path], to: Path, fmt: str | None = None) -> Path:
-    """Read gauge ``files`` into a new store ``to`` (module docstring); returns ``to``."""
+def import_files(files: list[Path], to: Path, fmt: str | None = None, world: World | None = None) -> Path:
+    """Read gauge ``files`` into a new store ``to`` (module docstring); returns ``to``. With a
+    ``world`` of several ranks the files are read in parallel and rank 0 writes the store."""
+    world = world or World()
     if not files:
         raise InterchangeError("no files to import")
     if to.exists():
         raise InterchangeError(f"--to {to}: exists; nothing already written is replaced (choose a new path)")
-    configs = _read_all(files, fmt)
+    configs = _read_all(files, fmt, world)
+    if not world.is_root:
+        world.barrier()
+        return to
     shape = configs[0].links.shape
     records: list[dict[str, Any]] = [{"source": str(Path(p).resolve()), **c.meta, "checksum": c.checksum,
                                       "header_plaquette": c.plaquette} for p, c in zip(files, configs)]
@@ -119,6 +126,7 @@ def import_files(files: list[Path], to: Path, fmt: str | None = None) -> Path:
         os.replace(tmp, to)
     finally:
         tmp.unlink(missing_ok=True)
+        world.barrier()
     return to
 
 

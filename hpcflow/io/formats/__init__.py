@@ -14,8 +14,9 @@ from hpcflow.io.formats.common import GaugeFile, GaugeFileError
 from hpcflow.io.formats.ildg import LIME_MAGIC, read_ildg, write_ildg
 from hpcflow.io.formats.nersc import read_nersc, write_nersc
 from hpcflow.io.formats.openqcd import read_openqcd, write_openqcd
+from hpcflow.parallel.world import World
 
-__all__ = ["FORMATS", "GaugeFile", "GaugeFileError", "detect_format", "read_gauge_file"]
+__all__ = ["FORMATS", "PARALLEL_READS", "GaugeFile", "GaugeFileError", "detect_format", "read_gauge_file"]
 
 FORMATS: dict[str, tuple[Callable[[Path], GaugeFile], Callable[..., str], str]] = {
     "ildg": (read_ildg, write_ildg, "lime"),
@@ -23,6 +24,7 @@ FORMATS: dict[str, tuple[Callable[[Path], GaugeFile], Callable[..., str], str]] 
     "openqcd": (read_openqcd, write_openqcd, "oqcd"),
 }
 """name -> (read, write, file extension)."""
+PARALLEL_READS = ("ildg", "nersc")
 
 
 def detect_format(path: Path) -> str:
@@ -34,12 +36,15 @@ def detect_format(path: Path) -> str:
     return "nersc" if head.startswith(b"BEGIN_HEADER") else "openqcd"
 
 
-def read_gauge_file(path: Path, fmt: str | None = None) -> GaugeFile:
-    """Read ``path`` in format ``fmt`` (detected when ``None``)."""
+def read_gauge_file(path: Path, fmt: str | None = None, world: World | None = None) -> GaugeFile:
+    """Read ``path`` in format ``fmt`` (detected when ``None``); with a ``world`` of several ranks
+    ILDG and NERSC files are read in parallel (each rank a block of time slices), openQCD files by
+    every rank whole."""
     path = Path(path)
     if not path.is_file():
         raise GaugeFileError(path, "no such file")
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise GaugeFileError(path, f"format {fmt!r}: expected one of {sorted(FORMATS)}")
-    return FORMATS[fmt][0](path)
+    read = FORMATS[fmt][0]
+    return read(path, world) if fmt in PARALLEL_READS else read(path)

@@ -14,18 +14,27 @@ The header observables, in the conventions of the formats (all three use the sam
     L = \frac{1}{4V}\sum_x\sum_\mu\frac13\mathrm{Re\,tr}\,U_\mu(x)
 
 (openQCD records :math:`3P`, the trace without the :math:`\frac13`).
+
+Parallel reads (ILDG, NERSC): time is the slowest index, so each rank of a :class:`World` reads
+one contiguous block of time slices (:func:`time_block`) from the shared file, the checksums
+(XOR and sums of per-site terms) are combined over the ranks, and the slabs are gathered so every
+rank holds the configuration. Errors are collective (:func:`collectively`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable, TypeVar
 
 import numpy as np
 
-__all__ = ["GaugeFile", "GaugeFileError", "check_su3_links", "from_lexicographic", "link_trace", "plaquette",
-           "read_exactly", "to_lexicographic"]
+from hpcflow.parallel.world import World, chain_blocks
+
+T = TypeVar("T")
+
+__all__ = ["GaugeFile", "GaugeFileError", "check_su3_links", "collectively", "from_lexicographic", "gather_time",
+           "link_trace", "plaquette", "read_exactly", "time_block", "to_lexicographic"]
 
 ILDG_ORDER = (1, 2, 3, 0)  # the hpcflow direction of ILDG's mu = x, y, z, t
 
@@ -35,6 +44,25 @@ class GaugeFileError(ValueError):
 
     def __init__(self, path: Path | str, why: str) -> None:
         super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
+
+
+def collectively(world: World, path: Path | str, read: Callable[[], T]) -> T:
+    """``read()`` on every rank of ``world``; if it fails on any rank, every rank raises that
+    rank's :class:`GaugeFileError` (the first in rank order), so no rank waits in a collective."""
+    try:
+        result, why = read(), None
+    except GaugeFileError as err:
+        result, why = None, err.why
+    failed = [w for w in world.allgather(why) if w is not None]
+    if failed:
+        raise GaugeFileError(path, failed[0])
+    return result  # type: ignore[return-value]
+
+
+def time_block(world: World, lt: int) -> range:
+    """The time slices this rank reads: contiguous blocks of the ``lt`` slices in rank order."""
+    return chain_blocks(lt, world.size)[world.rank] if lt >= world.size else range(0, lt if world.rank == 0 else 0)
 
 
 @dataclass
@@ -62,6 +90,11 @@ def from_lexicographic(lex: np.ndarray) -> np.ndarray:
     for i, mu in enumerate(ILDG_ORDER):
         links[mu] = sites[..., i, :, :]
     return links
+
+
+def gather_time(world: World, slab: np.ndarray) -> np.ndarray:
+    """Every rank's lexicographic slab ``(t, Z, Y, X, ...)`` joined along time, on every rank."""
+    return slab if world.size == 1 else np.concatenate([s for s in world.allgather(slab) if len(s)], axis=0)
 
 
 def plaquette(links: np.ndarray) -> float:

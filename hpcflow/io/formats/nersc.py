@@ -11,18 +11,21 @@ the links in the site and link order of ILDG (:mod:`hpcflow.io.formats.common`):
   in little-endian order (after the byte order of ``FLOATING_POINT`` is undone), in hex;
 - ``PLAQUETTE`` and ``LINK_TRACE``: :math:`P` and :math:`L` of :mod:`hpcflow.io.formats.common`.
 
-The checksum, the plaquette and the link trace are verified on read.
+The checksum, the plaquette and the link trace are verified on read; the checksum, a sum, is
+combined over the ranks of a parallel read.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from hpcflow.io.atomic import atomic_write
-from hpcflow.io.formats.common import (GaugeFile, GaugeFileError, check_su3_links, from_lexicographic, link_trace,
-                                       plaquette, read_exactly, to_lexicographic)
+from hpcflow.io.formats.common import (GaugeFile, GaugeFileError, check_su3_links, collectively, from_lexicographic,
+                                       gather_time, link_trace, plaquette, read_exactly, time_block, to_lexicographic)
+from hpcflow.parallel.world import World
 
 __all__ = ["nersc_checksum", "read_nersc", "write_nersc"]
 
@@ -63,26 +66,46 @@ def _third_row(two: np.ndarray) -> np.ndarray:
     return np.concatenate([two, third[..., None, :]], axis=-2)
 
 
-def read_nersc(path: Path) -> GaugeFile:
-    """A NERSC configuration (module docstring), its checksum, plaquette and link trace verified."""
+def _layout(path: Path) -> tuple[dict[str, str], int, np.dtype, tuple[int, int, int, int], int]:
+    """The header, the stored rows, the number type, the extents (x, y, z, t) and where the links
+    start; the file's size checked against them."""
     with open(path, "rb") as fh:
         h = _header(path, fh)
-        try:
-            rows, dtype = _ROWS[h["DATATYPE"]], np.dtype(_FLOATS[h["FLOATING_POINT"]])
-            lx, ly, lz, lt = (int(h[f"DIMENSION_{i}"]) for i in range(1, 5))
-        except KeyError as err:
-            raise GaugeFileError(path, f"header {err.args[0]!r}: missing or not one of the supported values "
-                                       f"(DATATYPE {sorted(_ROWS)}, FLOATING_POINT {sorted(_FLOATS)})") from None
-        count = lt * lz * ly * lx * 4 * rows * 3
-        data = read_exactly(fh, count * dtype.itemsize, path, f"{lx}x{ly}x{lz}x{lt} links ({h['DATATYPE']}, "
-                                                             f"{h['FLOATING_POINT']})")
-        if fh.read(1):
-            raise GaugeFileError(path, f"wrong size: bytes left after the {count * dtype.itemsize} of the links")
-    values = np.frombuffer(data, dtype=dtype)
-    checksum = nersc_checksum(values)
+        offset = fh.tell()
+    try:
+        rows, dtype = _ROWS[h["DATATYPE"]], np.dtype(_FLOATS[h["FLOATING_POINT"]])
+        dims = tuple(int(h[f"DIMENSION_{i}"]) for i in range(1, 5))
+    except KeyError as err:
+        raise GaugeFileError(path, f"header {err.args[0]!r}: missing or not one of the supported values "
+                                   f"(DATATYPE {sorted(_ROWS)}, FLOATING_POINT {sorted(_FLOATS)})") from None
+    need = int(np.prod(dims)) * 4 * rows * 3 * dtype.itemsize
+    have = os.path.getsize(path) - offset
+    if have < need:
+        raise GaugeFileError(path, f"truncated: {'x'.join(map(str, dims))} links ({h['DATATYPE']}, "
+                                   f"{h['FLOATING_POINT']}) need {need} bytes, {have} are left")
+    if have > need:
+        raise GaugeFileError(path, f"wrong size: {have - need} bytes left after the {need} of the links")
+    return h, rows, dtype, dims, offset  # type: ignore[return-value]
+
+
+def read_nersc(path: Path, world: World | None = None) -> GaugeFile:
+    """A NERSC configuration (module docstring), its checksum, plaquette and link trace verified;
+    with a ``world`` of several ranks each reads a block of time slices."""
+    world = world or World()
+    h, rows, dtype, (lx, ly, lz, lt), offset = collectively(world, path, lambda: _layout(path))
+    block, per_slice = time_block(world, lt), lz * ly * lx * 4 * rows * 3
+
+    def read_block() -> np.ndarray:
+        with open(path, "rb") as fh:
+            fh.seek(offset + block.start * per_slice * dtype.itemsize)
+            data = read_exactly(fh, len(block) * per_slice * dtype.itemsize, path, "the time slices of the links")
+        return np.frombuffer(data, dtype=dtype)
+
+    values = collectively(world, path, read_block)
+    checksum = sum(world.allgather(nersc_checksum(values))) % 2**32
     if "CHECKSUM" in h and int(h["CHECKSUM"], 16) != checksum:
         raise GaugeFileError(path, f"checksum mismatch: the header says {h['CHECKSUM']}, the data give {checksum:x}")
-    lex = values.reshape(lt, lz, ly, lx, 4, rows, 3).astype(np.complex128)
+    lex = gather_time(world, values.reshape(len(block), lz, ly, lx, 4, rows, 3).astype(np.complex128))
     links = from_lexicographic(lex if rows == 3 else _third_row(lex))
     measured = {"PLAQUETTE": plaquette(links), "LINK_TRACE": link_trace(links)}
     for key, value in measured.items():
