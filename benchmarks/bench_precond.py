@@ -3,7 +3,7 @@ approaching the critical mass (Lehner & Wettig's setting, scaled to this machine
 
 2D U(1) (the Schwinger model's Wilson operator) on 32^2 at beta = 3: a configuration of
 jobs/cards/u1_32x32_b3.toml (sampled here if absent), m_crit from the smallest real part of the
-spectrum of D at m = 0 (dense: 2048 x 2048), masses m_crit + 0.2, 0.1, 0.05, 0.02; FGMRES(30) to
+spectrum of D at m = 0, masses m_crit + 0.2, 0.1, 0.05, 0.02; FGMRES(30) to
 tol 1e-8 with: no preconditioner (the baseline, measured in the same run), the paper's one-layer
 one-hop PTC (9 paths in 4D, 5 in 2D) and a four-layer smoother (channels 1, 2, 2, 2, 1), both
 trained at m_crit + 0.05 and used at every mass (transfer across masses), and the classical
@@ -15,27 +15,31 @@ vectors v = D~^-1 u) in place of the coarse solve.
 
 Transfer (issue #15 item 5): the four-layer model on another configuration of the ensemble (chain 3,
 its own m_crit) with 0, 10 and 100 retraining steps, and on a 64^2 configuration of the same beta
-(no retraining: PTC weights do not depend on the volume), at the 32^2 distances 0.2 and 0.1 (the
-64^2 spectrum is not computed densely).
+(no retraining: PTC weights do not depend on the volume) at 0.2, 0.1 and 0.05 from its own m_crit.
 The work in applications of D (hpcflow.workflow.solve.WORK_DEFINITION) is reported beside the
-iterations. The 4D SU(3) 8^3 x 16 study of issue #15 is not part of this benchmark yet: it needs a
-thermalized ensemble of hpcflow's gauge HMC (jobs/cards/su3_16x8x8x8_b5.8.toml), measured at 63 s
-per trajectory of its 2 chains on the 2-core development machine (5.5 h for the card's 300).
+iterations. m_crit comes from hpcflow.dirac.spectrum (dense up to 4096 unknowns, Arnoldi above).
 
-Usage: python benchmarks/bench_precond.py [--steps 1000]
+4D SU(3) (``--su3 configs.h5``): the same kinds on a Wilson-clover operator (c_sw = 1) with 12
+near-null vectors on ``--su3-blocks`` (4^4 by default) and a one-hop lo-mode model, models in
+runs/precond/su3_*. Not measured here: the 8^3 x 16 ensemble of jobs/cards/su3_16x8x8x8_b5.8.toml
+takes hpcflow's gauge HMC 63 s per trajectory of its 2 chains on the 2-core development machine
+(5.5 h for the card's 300); a GPU node or a long CPU run makes it, then this script runs on it.
+
+Usage: python benchmarks/bench_precond.py [--steps 1000] [--su3 runs/su3_16x8x8x8_b5.8/configs.h5 [--su3-blocks 4 4 4 4]]
 Output: a table, benchmarks/results/bench_precond.json and .png.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,6 +47,7 @@ from common import RESULTS, machine, write_json  # noqa: E402
 
 from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
 from hpcflow.dirac import fgmres  # noqa: E402
+from hpcflow.dirac.spectrum import smallest_real_part  # noqa: E402
 from hpcflow.lattice.rng import ChainRNG  # noqa: E402
 from hpcflow.models.precond import NeuralPreconditioner  # noqa: E402
 from hpcflow.models.precond.coarse import coarse_preconditioner, neural_two_level  # noqa: E402
@@ -61,13 +66,33 @@ SMOOTHER = "ptc_1h4l"  # the hi-mode model of the neural two-level preconditione
 RETRAINING = (0, 10, 100)
 
 
+@dataclass(frozen=True)
+class Setup:
+    """One study: its store, clover coefficient, blocks, multigrid bases and lo-mode model; models
+    go to ``runs/precond/<prefix><name>``."""
+
+    title: str
+    configs: Path
+    csw: float
+    blocks: list[int]
+    multigrid: dict[str, int]  # name -> near-null vectors, each split by chirality
+    lo_mode: dict[str, Any]
+    prefix: str = ""
+
+
+U1 = Setup("2D U(1) 32x32, beta = 3, Wilson", REPO / "runs" / "u1_32x32_b3" / "configs.h5", 0.0, [4, 4], MULTIGRID, LO_MODE)
+
+
+def su3_setup(configs: Path, blocks: list[int]) -> Setup:
+    """The 4D SU(3) Wilson-clover study (c_sw = 1): the paper's 12 near-null vectors per block."""
+    return Setup(f"4D SU(3) Wilson-clover c_sw = 1, {configs}", configs, 1.0, blocks, {"multigrid_nv12": 12},
+                 {**LO_MODE, "blocks": blocks, "basis": 12, "hops": 1}, prefix="su3_")
+
+
 def m_crit(config: Configuration) -> float:
     """The mass at which the smallest real part of the spectrum of D reaches 0: -min Re lambda(D(0))."""
-    op = config.operator(0.0)
-    shape = (*config.lattice, config.spin, config.colours)
-    size = int(np.prod(shape))
-    dense = op(torch.eye(size, dtype=torch.complex128, device=config.links.device).reshape(size, *shape)).reshape(size, size).T
-    return -float(torch.linalg.eigvals(dense).real.min())
+    return -smallest_real_part(config.operator(0.0), (*config.lattice, config.spin, config.colours), torch.complex128,
+                               config.links.device)
 
 
 def train(configs: Path, name: str, mass: float, steps: int, lr: float = 0.01, **settings: Any) -> Path:
@@ -83,8 +108,8 @@ def sample(card: str, configs: Path) -> None:
         subprocess.run([sys.executable, "-m", "hpcflow.cli", "--no-progress", "sample", card], cwd=REPO, check=True)
 
 
-def configuration(configs: Path, chain: int = 0) -> Configuration:
-    s = {"configs": str(configs), "chain": chain, "step": -1, "csw": 0.0, "antiperiodic_time": True}
+def configuration(configs: Path, chain: int = 0, csw: float = 0.0) -> Configuration:
+    s = {"configs": str(configs), "chain": chain, "step": -1, "csw": csw, "antiperiodic_time": True}
     return Configuration(s, "<bench>", "solve", torch.device("cpu"))
 
 
@@ -102,31 +127,33 @@ def solve(config: Configuration, mass: float, precond: Any, seed: int = 2) -> di
             "setup_seconds": setup, "converged": info.converged}
 
 
-def two_level(hi: Any, lo: Any, lo_meta: dict[str, Any]) -> Any:
+def two_level(hi: Any, lo: Any, lo_meta: dict[str, Any], clover: bool) -> Any:
     """The neural two-level preconditioner of a hi-mode and a lo-mode model, for an operator."""
     def make(op: Any) -> Any:
         projector = block_projector(lo_meta["vectors"], lo_meta["blocks"], op, "<bench>", "solve")
-        return neural_two_level(op, projector, NeuralPreconditioner(hi, op.links, clover=False),
+        return neural_two_level(op, projector, NeuralPreconditioner(hi, op.links, clover=clover),
                                 coarse_preconditioner(lo, projector))
     return make
 
 
-def u1_study(steps: int) -> dict[str, Any]:
-    configs = REPO / "runs" / "u1_32x32_b3" / "configs.h5"
-    sample("jobs/cards/u1_32x32_b3.toml", configs)
-    config = configuration(configs)
+def study(setup: Setup, steps: int) -> dict[str, Any]:
+    """Every preconditioner of the module docstring at the four distances from this configuration's m_crit."""
+    config = configuration(setup.configs, csw=setup.csw)
     crit = m_crit(config)
-    models = {name: train(configs, name, crit + 0.05, steps, channels=channels) for name, channels in MODELS.items()}
+    clover = setup.csw != 0
+    print(f"{setup.title}: m_crit = {crit:.5f}", flush=True)
+    models = {name: train(setup.configs, setup.prefix + name, crit + 0.05, steps, channels=channels, csw=setup.csw)
+              for name, channels in MODELS.items()}
     loaded = {name: read_model(path, name, config, torch.complex128) for name, path in models.items()}
-    lo_path = train(configs, "lo_mode", crit + 0.05, **LO_MODE_TRAINING, **LO_MODE)
+    lo_path = train(setup.configs, setup.prefix + "lo_mode", crit + 0.05, **LO_MODE_TRAINING, **setup.lo_mode, csw=setup.csw)
     lo, lo_meta = read_model(lo_path, "lo_mode", config, torch.complex128, "coarse")
-    mg = {name: {"basis": basis, "setup_iterations": 10, "blocks": [4, 4], "smoother_iterations": 4,
-                 "coarse_tol": 0.05, "coarse_maxiter": 300, "seed": 1} for name, basis in MULTIGRID.items()}
+    mg = {name: {"basis": basis, "setup_iterations": 10, "blocks": setup.blocks, "smoother_iterations": 4,
+                 "coarse_tol": 0.05, "coarse_maxiter": 300, "seed": 1} for name, basis in setup.multigrid.items()}
     kinds: dict[str, Any] = {
         "none": None,
-        **{name: (lambda op, m=model: NeuralPreconditioner(m, op.links, clover=False)) for name, (model, _) in loaded.items()},
+        **{name: (lambda op, m=model: NeuralPreconditioner(m, op.links, clover=clover)) for name, (model, _) in loaded.items()},
         **{name: (lambda op, s=settings: two_level_preconditioner(op, s)) for name, settings in mg.items()},
-        "nn_two_level": two_level(loaded[SMOOTHER][0], lo, lo_meta),
+        "nn_two_level": two_level(loaded[SMOOTHER][0], lo, lo_meta, clover),
     }
     rows = []
     for distance in DISTANCES:
@@ -140,8 +167,9 @@ def u1_study(steps: int) -> dict[str, Any]:
                                                          for k in kinds), flush=True)
     training = {name: {k: meta[k] for k in ("held_out_cost", "seconds", "steps", "mass")}
                 for name, (_, meta) in {**loaded, "lo_mode": (lo, lo_meta)}.items()}
-    return {"lattice": [32, 32], "beta": 3.0, "m_crit": crit, "rows": rows, "training": training, "multigrid": mg,
-            "lo_mode": {**LO_MODE, **LO_MODE_TRAINING}, "transfer": transfer(configs, models[SMOOTHER], crit)}
+    return {"title": setup.title, "lattice": list(config.lattice), "csw": setup.csw, "m_crit": crit, "rows": rows,
+            "kinds": list(kinds), "training": training, "multigrid": mg,
+            "lo_mode": {**setup.lo_mode, **LO_MODE_TRAINING}, "models": {k: str(v) for k, v in models.items()}}
 
 
 def transfer(configs: Path, model: Path, crit: float) -> dict[str, Any]:
@@ -167,40 +195,52 @@ def transfer(configs: Path, model: Path, crit: float) -> dict[str, Any]:
     sample("jobs/cards/u1_64x64_b3.toml", big_configs)
     big = configuration(big_configs)
     m = read_model(model, "transfer", big, torch.complex128)[0]
-    for distance in (0.2, 0.1):
-        row = {"m_minus_mcrit_32": distance, "none": solve(big, crit + distance, None),
-               SMOOTHER: solve(big, crit + distance, lambda op: NeuralPreconditioner(m, op.links, False))}
+    out["volume_64"]["m_crit"] = big_crit = m_crit(big)  # Arnoldi: 8192 unknowns
+    for distance in (0.2, 0.1, 0.05):
+        row = {"m_minus_mcrit": distance, "none": solve(big, big_crit + distance, None),
+               SMOOTHER: solve(big, big_crit + distance, lambda op: NeuralPreconditioner(m, op.links, False))}
         out["volume_64"]["rows"].append(row)
-        print(f"64^2, m - m_crit(32^2) = {distance}: none {row['none']['iterations']} it, "
+        print(f"64^2, m - m_crit = {distance}: none {row['none']['iterations']} it, "
               f"{SMOOTHER} {row[SMOOTHER]['iterations']} it", flush=True)
     return out
 
 
-def _plot(study: dict[str, Any], path: Path) -> None:
+def _plot(studies: dict[str, Any], path: Path) -> None:
     plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
-    x = [r["m_minus_mcrit"] for r in study["rows"]]
-    for kind in ("none", *MODELS, *MULTIGRID, "nn_two_level"):
-        ax1.plot(x, [r[kind]["iterations"] for r in study["rows"]], "o-", label=kind)
-        ax2.plot(x, [r[kind]["work"] for r in study["rows"]], "o-", label=kind)
-    for ax, label in ((ax1, "FGMRES(30) iterations"), (ax2, "work (applications of D)")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(x, [f"{v:g}" for v in x])
-        ax.set_xlabel("m - m_crit")
-        ax.set_ylabel(label)
-        ax.legend(fontsize="small")
-    fig.suptitle(f"2D U(1) 32x32, beta = 3, m_crit = {study['m_crit']:.4f}: preconditioners, tol 1e-8")
+    fig, axes = plt.subplots(len(studies), 2, figsize=(11, 4.3 * len(studies)), squeeze=False)
+    for (ax1, ax2), result in zip(axes, studies.values()):
+        x = [r["m_minus_mcrit"] for r in result["rows"]]
+        for kind in result["kinds"]:
+            ax1.plot(x, [r[kind]["iterations"] for r in result["rows"]], "o-", label=kind)
+            ax2.plot(x, [r[kind]["work"] for r in result["rows"]], "o-", label=kind)
+        for ax, label in ((ax1, "FGMRES(30) iterations"), (ax2, "work (applications of D)")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xticks(x, [f"{v:g}" for v in x])
+            ax.set_xlabel("m - m_crit")
+            ax.set_ylabel(label)
+            ax.legend(fontsize="small")
+        ax1.set_title(f"{result['title'].split(',')[0]}, m_crit = {result['m_crit']:.4f}", fontsize="medium")
+    fig.suptitle("Preconditioners approaching m_crit, FGMRES(30), tol 1e-8")
     save_figure(fig, path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=1000, help="training steps of each model")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps of each hi-mode model")
+    parser.add_argument("--su3", type=Path, help="configs.h5 of a 4D SU(3) ensemble: run its study (not the 2D one)")
+    parser.add_argument("--su3-blocks", type=int, nargs=4, default=[4, 4, 4, 4], help="multigrid blocks in 4D")
     args = parser.parse_args()
-    study = u1_study(args.steps)
-    out = write_json("bench_precond", {"machine": machine(), "u1": study})
-    _plot(study, RESULTS / "bench_precond.png")
+    previous = RESULTS / "bench_precond.json"
+    studies = json.loads(previous.read_text()).get("studies", {}) if previous.is_file() else {}
+    if args.su3 is None:
+        sample("jobs/cards/u1_32x32_b3.toml", U1.configs)
+        result = study(U1, args.steps)
+        studies["u1"] = {**result, "transfer": transfer(U1.configs, Path(result["models"][SMOOTHER]), result["m_crit"])}
+    else:
+        studies["su3"] = study(su3_setup(args.su3, args.su3_blocks), args.steps)
+    out = write_json("bench_precond", {"machine": machine(), "studies": studies})
+    _plot(studies, RESULTS / "bench_precond.png")
     print(f"results: {out}")
 
 
