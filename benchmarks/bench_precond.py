@@ -50,10 +50,9 @@ from hpcflow.dirac import fgmres  # noqa: E402
 from hpcflow.dirac.spectrum import smallest_real_part  # noqa: E402
 from hpcflow.lattice.rng import ChainRNG  # noqa: E402
 from hpcflow.models.precond import NeuralPreconditioner  # noqa: E402
-from hpcflow.models.precond.coarse import coarse_preconditioner, neural_two_level  # noqa: E402
 from hpcflow.models.precond.multigrid import two_level_preconditioner  # noqa: E402
 from hpcflow.workflow.operator import Configuration  # noqa: E402
-from hpcflow.workflow.precond import block_projector, precond_train, read_model  # noqa: E402
+from hpcflow.workflow.precond import precond_train, read_model, two_level_from_models  # noqa: E402
 from hpcflow.workflow.runcard import validate_runcard  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,15 +126,6 @@ def solve(config: Configuration, mass: float, precond: Any, seed: int = 2) -> di
             "setup_seconds": setup, "converged": info.converged}
 
 
-def two_level(hi: Any, lo: Any, lo_meta: dict[str, Any], clover: bool) -> Any:
-    """The neural two-level preconditioner of a hi-mode and a lo-mode model, for an operator."""
-    def make(op: Any) -> Any:
-        projector = block_projector(lo_meta["vectors"], lo_meta["blocks"], op, "<bench>", "solve")
-        return neural_two_level(op, projector, NeuralPreconditioner(hi, op.links, clover=clover),
-                                coarse_preconditioner(lo, projector))
-    return make
-
-
 def study(setup: Setup, steps: int) -> dict[str, Any]:
     """Every preconditioner of the module docstring at the four distances from this configuration's m_crit."""
     config = configuration(setup.configs, csw=setup.csw)
@@ -153,7 +143,7 @@ def study(setup: Setup, steps: int) -> dict[str, Any]:
         "none": None,
         **{name: (lambda op, m=model: NeuralPreconditioner(m, op.links, clover=clover)) for name, (model, _) in loaded.items()},
         **{name: (lambda op, s=settings: two_level_preconditioner(op, s)) for name, settings in mg.items()},
-        "nn_two_level": two_level(loaded[SMOOTHER][0], lo, lo_meta, clover),
+        "nn_two_level": lambda op: two_level_from_models(op, loaded[SMOOTHER][0], lo, lo_meta, clover, "<bench>", "solve"),
     }
     rows = []
     for distance in DISTANCES:

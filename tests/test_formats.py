@@ -16,7 +16,7 @@ import torch
 from hpcflow.io.formats import FORMATS, GaugeFileError, detect_format, read_gauge_file
 from hpcflow.io.formats.common import link_trace, plaquette
 from hpcflow.io.formats.ildg import read_lime_records, scidac_checksum
-from hpcflow.theories.gauge import WilsonGaugeAction, random_su_n
+from hpcflow.theories.gauge import random_su_n
 
 
 def _links(shape: tuple[int, int, int, int] = (6, 4, 2, 4), seed: int = 1) -> np.ndarray:
@@ -24,11 +24,15 @@ def _links(shape: tuple[int, int, int, int] = (6, 4, 2, 4), seed: int = 1) -> np
     return random_su_n((4, *shape), 3, torch.Generator().manual_seed(seed)).numpy()
 
 
-def test_the_header_plaquette_is_the_gauge_action_s() -> None:
-    links = _links()
-    assert plaquette(links) == pytest.approx(WilsonGaugeAction.mean_plaquette(torch.from_numpy(links)[None]).item(), abs=1e-14)
-    assert plaquette(np.broadcast_to(np.eye(3), links.shape).copy()) == pytest.approx(1.0) and link_trace(
-        np.broadcast_to(np.eye(3), links.shape).copy()) == pytest.approx(1.0)
+def test_the_header_observables_of_one_rotated_link() -> None:
+    """U = 1 except U_0(0) = diag(e^{ia}, e^{-ia}, 1): the 6 plaquettes through that link have
+    Re tr = 1 + 2 cos a, so P = (6V - 6 + 2(1 + 2 cos a)) / 6V and L = (4V - 1 + (1 + 2 cos a)/3) / 4V."""
+    a, shape = 0.7, (4, 2, 4, 6)
+    links = np.broadcast_to(np.eye(3, dtype=np.complex128), (4, *shape, 3, 3)).copy()
+    links[0, 0, 0, 0, 0] = np.diag([np.exp(1j * a), np.exp(-1j * a), 1.0])
+    v = np.prod(shape)
+    assert plaquette(links) == pytest.approx((6 * v - 6 + 2 * (1 + 2 * np.cos(a))) / (6 * v), abs=1e-15)
+    assert link_trace(links) == pytest.approx((4 * v - 1 + (1 + 2 * np.cos(a)) / 3) / (4 * v), abs=1e-15)
 
 
 @pytest.mark.parametrize("fmt, options", [("ildg", {}), ("nersc", {}), ("nersc", {"rows": 2}), ("openqcd", {}),

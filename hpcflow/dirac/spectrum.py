@@ -16,9 +16,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-__all__ = ["DENSE_UNKNOWNS", "smallest_real_part"]
+__all__ = ["DENSE_UNKNOWNS", "dense_matrix", "smallest_real_part"]
 
 DENSE_UNKNOWNS = 4096
+
+
+def dense_matrix(apply: Callable[[torch.Tensor], torch.Tensor], site: tuple[int, ...], dtype: torch.dtype,
+                 device: torch.device) -> torch.Tensor:
+    """The ``(n, n)`` matrix of the linear map ``apply`` on fields of shape ``site`` (``n`` their
+    size), built column by column from the unit fields in one batch."""
+    n = math.prod(site)
+    return apply(torch.eye(n, dtype=dtype, device=device).reshape(n, *site)).reshape(n, n).T
 
 
 def smallest_real_part(apply: Callable[[torch.Tensor], torch.Tensor], site: tuple[int, ...], dtype: torch.dtype,
@@ -27,9 +35,7 @@ def smallest_real_part(apply: Callable[[torch.Tensor], torch.Tensor], site: tupl
     (module docstring); ``tol`` is ARPACK's relative accuracy."""
     n = math.prod(site)
     if n <= DENSE_UNKNOWNS:
-        eye = torch.eye(n, dtype=dtype, device=device).reshape(n, *site)
-        dense = apply(eye).reshape(n, n).T
-        return float(torch.linalg.eigvals(dense).real.min())
+        return float(torch.linalg.eigvals(dense_matrix(apply, site, dtype, device)).real.min())
     from scipy.sparse.linalg import LinearOperator, eigs
 
     def matvec(x: np.ndarray) -> np.ndarray:

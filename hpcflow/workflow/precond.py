@@ -44,16 +44,17 @@ from hpcflow.io.atomic import atomic_write, atomic_write_text
 from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
 from hpcflow.lattice.rng import seeded_generator
 from hpcflow.models.precond import NeuralPreconditioner, PrecondSpec, build_model
-from hpcflow.models.precond.coarse import CoarseFieldOperator, coarse_preconditioner, coarse_solver, coarse_spec
+from hpcflow.models.precond.coarse import (CoarseFieldOperator, coarse_preconditioner, coarse_solver, coarse_spec,
+                                          neural_two_level)
 from hpcflow.models.precond.layers import Sequence
-from hpcflow.models.precond.multigrid import BlockProjector, CoarseOperator, near_null_vectors
+from hpcflow.models.precond.multigrid import BlockProjector, CoarseOperator, TwoLevel, near_null_vectors
 from hpcflow.workflow.operator import Configuration
 from hpcflow.workflow.progress import Progress
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.rundir import lock_run_dir
 
 __all__ = ["LEVELS", "PrecondModelError", "Target", "block_projector", "check_blocks", "precond_train", "read_model",
-           "relative_cost"]
+           "relative_cost", "two_level_from_models"]
 
 log = logging.getLogger(__name__)
 DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
@@ -127,6 +128,15 @@ def block_projector(vectors: Tensor, blocks: list[int], op: Any, source: str, se
     """The aggregation of near-null ``vectors`` on ``[section].blocks``."""
     check_blocks(blocks, tuple(vectors.shape[1:-2]), source, section)
     return BlockProjector(vectors, tuple(blocks), op.gamma5)
+
+
+def two_level_from_models(op: Any, hi: Sequence, lo: Sequence, lo_meta: dict[str, Any], clover: bool,
+                          source: str, section: str) -> TwoLevel:
+    """The neural two-level preconditioner for ``op`` from a hi-mode model and a lo-mode model with
+    its stored near-null vectors and blocks (``lo_meta`` of :func:`read_model`)."""
+    projector = block_projector(lo_meta["vectors"], lo_meta["blocks"], op, source, section)
+    return neural_two_level(op, projector, NeuralPreconditioner(hi, op.links, clover=clover),
+                            coarse_preconditioner(lo, projector))
 
 
 def relative_cost(m: NeuralPreconditioner, op: Any, v: Tensor) -> Tensor:

@@ -29,10 +29,9 @@ from hpcflow.dirac.wilson import WilsonDirac
 from hpcflow.io.atomic import atomic_write_json
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.models.precond import NeuralPreconditioner
-from hpcflow.models.precond.coarse import coarse_preconditioner, neural_two_level
 from hpcflow.models.precond.multigrid import two_level_preconditioner
 from hpcflow.workflow.operator import Configuration
-from hpcflow.workflow.precond import block_projector, check_blocks, read_model
+from hpcflow.workflow.precond import check_blocks, read_model, two_level_from_models
 from hpcflow.workflow.runcard import RunCard
 
 __all__ = ["WORK_DEFINITION", "solve"]
@@ -78,10 +77,7 @@ def _preconditioner(s: dict[str, Any], config: Configuration, op: WilsonDirac, m
     if s["precond"] == "model":
         return NeuralPreconditioner(models["hi"], op.links, clover)
     if s["precond"] == "two_level_model":
-        meta = models["lo_meta"]
-        projector = block_projector(meta["vectors"], meta["blocks"], op, config.source, "solve")
-        return neural_two_level(op, projector, NeuralPreconditioner(models["hi"], op.links, clover),
-                                coarse_preconditioner(models["lo"], projector))
+        return two_level_from_models(op, models["hi"], models["lo"], models["lo_meta"], clover, config.source, "solve")
     if s["precond"] == "multigrid":
         check_blocks(s["blocks"], config.lattice, config.source, "solve")
         return two_level_preconditioner(op, s)

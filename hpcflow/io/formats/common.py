@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, TypeVar
 
 import numpy as np
+import torch
 
 from hpcflow.parallel.world import World, chain_blocks
+from hpcflow.theories.gauge import WilsonGaugeAction
 
 T = TypeVar("T")
 
@@ -98,18 +100,8 @@ def gather_time(world: World, slab: np.ndarray) -> np.ndarray:
 
 
 def plaquette(links: np.ndarray) -> float:
-    """:math:`P` of ``(d, *L, N, N)`` links (module docstring), in float64."""
-    d, n = links.shape[0], links.shape[-1]
-    total, planes = 0.0, 0
-    for mu in range(d):
-        for nu in range(mu + 1, d):
-            u_nu_shifted = np.roll(links[nu], -1, axis=mu)  # U_nu(x + mu)
-            u_mu_shifted = np.roll(links[mu], -1, axis=nu)  # U_mu(x + nu)
-            loop = links[mu] @ u_nu_shifted @ np.conj(np.swapaxes(u_mu_shifted, -1, -2)) @ np.conj(
-                np.swapaxes(links[nu], -1, -2))
-            total += float(np.trace(loop, axis1=-2, axis2=-1).real.mean())
-            planes += 1
-    return total / planes / n
+    """:math:`P` of ``(d, *L, N, N)`` links (module docstring): the gauge action's mean plaquette."""
+    return float(WilsonGaugeAction.mean_plaquette(torch.from_numpy(np.ascontiguousarray(links))[None]))
 
 
 def link_trace(links: np.ndarray) -> float:

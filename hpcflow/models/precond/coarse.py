@@ -13,7 +13,8 @@ unchanged. A coarse-grid layer therefore needs no gauge field: it is an LPTC lay
 with :math:`K\times K` complex matrices per coarse site: the form of :math:`\tilde D` itself
 (:func:`coarse_layer_of` writes :math:`\tilde D` as such a layer exactly). The lo-mode model
 :math:`\tilde M \approx \tilde D^{-1}` is trained with the cost
-:math:`|\tilde M\tilde D v - v|^2/|v|^2` on random coarse vectors.
+:math:`|\tilde M\tilde D v - v|^2/|v|^2` on random coarse vectors, or on low-mode ones
+:math:`v = \tilde D^{-1}u` (:func:`coarse_solver`; ``[precond].low_modes``).
 
 The neural two-level preconditioner (:func:`neural_two_level`) is the classical
 :class:`~hpcflow.models.precond.multigrid.TwoLevel` with the hi-mode model :math:`M_h` as the
@@ -36,6 +37,7 @@ import torch
 from torch import Tensor
 
 from hpcflow.dirac.solvers import fgmres
+from hpcflow.dirac.spectrum import dense_matrix
 from hpcflow.dirac.transport import one_hop_paths
 from hpcflow.models.precond.layers import LPTC, PrecondLayer
 from hpcflow.models.precond.model import NeuralPreconditioner, PrecondSpec, dirac_flops_per_site
@@ -74,8 +76,7 @@ def coarse_solver(op: CoarseFieldOperator, site: tuple[int, ...], tol: float = 1
     basis = op.coarse.self_term
     if n > DENSE_UNKNOWNS:
         return lambda u: torch.cat([fgmres(op, u[i : i + 1], tol, 10_000, restart=60).x for i in range(len(u))])
-    eye = torch.eye(n, dtype=basis.dtype, device=basis.device).reshape(n, *site)
-    lu, pivots = torch.linalg.lu_factor(op(eye).reshape(n, n).T)
+    lu, pivots = torch.linalg.lu_factor(dense_matrix(op, site, basis.dtype, basis.device))
     return lambda u: torch.linalg.lu_solve(lu, pivots, u.reshape(len(u), n).T).T.reshape(u.shape)
 
 
