@@ -1,6 +1,35 @@
 """Packaging for hpcflow (distribution name ``hpcflow-lft``; PyPI's ``hpcflow`` is another project)."""
 
+import os
+
 from setuptools import find_packages, setup
+
+
+def compiled_kernels() -> dict:
+    """The CPU kernels (hpcflow/kernels/csrc) as a torch C++ extension, where torch is importable.
+
+    The build needs torch at build time, so the install runs pip with ``--no-build-isolation``
+    (scripts/install.sh). ``HPCFLOW_KERNELS=0`` skips it; ``HPCFLOW_CXXFLAGS`` replaces the
+    optimisation flags (the default tunes for the building machine: an image that runs elsewhere
+    sets a portable ``-march``). Without the extension every caller uses the torch reference.
+    """
+    if os.environ.get("HPCFLOW_KERNELS", "1") == "0":
+        return {}
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:
+        print("hpcflow: torch is not importable at build time; the compiled CPU kernels are not built")
+        return {}
+    flags = os.environ.get("HPCFLOW_CXXFLAGS", "-O3 -march=native").split()
+    ext = CppExtension(
+        "hpcflow.kernels._cpu",
+        ["hpcflow/kernels/csrc/module.cpp"],
+        extra_compile_args=[*flags, "-fopenmp"],
+        extra_link_args=["-fopenmp"],
+        depends=[f"hpcflow/kernels/csrc/{name}" for name in ("complex.h", "wilson.h", "phi4.h")],
+    )
+    return {"ext_modules": [ext], "cmdclass": {"build_ext": BuildExtension.with_options(use_ninja=False)}}
+
 
 setup(
     name="hpcflow-lft",
@@ -26,4 +55,5 @@ setup(
         "test": ["pytest>=8", "pytest-timeout>=2.3", "pyerrors>=2.10", "latqcdtools>=1.3", "mpi4py>=4", "parsl==2026.10.26", "spython>=0.3"],
     },
     entry_points={"console_scripts": ["hpcflow = hpcflow.cli:entry"]},
+    **compiled_kernels(),
 )

@@ -39,14 +39,18 @@ def time_until(fn: Callable[[], None], min_seconds: float, min_calls: int = 2) -
     return time.perf_counter() - t0, calls
 
 
-def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5) -> float:
-    """Best-of copy bandwidth ``dst.copy_(src)`` in bytes/s, counting read + write."""
-    src = torch.empty(nbytes // 8, dtype=torch.float64).normal_()
+def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5, device: str = "cpu") -> float:
+    """Best-of copy bandwidth ``dst.copy_(src)`` on ``device`` in bytes/s, counting read + write,
+    with torch's current number of threads."""
+    src = torch.empty(nbytes // 8, dtype=torch.float64, device=device).normal_()
     dst = torch.empty_like(src)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     best = float("inf")
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         dst.copy_(src)
+        sync()
         best = min(best, time.perf_counter() - t0)
     return 2 * nbytes / best
 

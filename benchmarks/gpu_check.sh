@@ -40,6 +40,6 @@ step() {  # step NAME SECONDS COMMAND...: one part, its own time limit, its outp
 
 step "pytest -m gpu" 200 $PY -m pytest -m gpu -q -rs -p no:cacheprovider --timeout=150 tests -o junit_family=xunit2 \
     --junitxml="$OUT/pytest_gpu.xml"
-step "dslash" 150 $PY benchmarks/bench_dslash.py --device cuda --sizes 16 32 48 --no-naive --seconds 0.3 --out "$OUT"
+step "dslash" 150 $PY benchmarks/bench_dslash.py --device cuda --sizes 16 32 48 --sizes-2d --no-naive --seconds 0.3 --out "$OUT"
 step "devices" 130 $PY benchmarks/bench_devices.py --seconds 1.0 --out "$OUT"
 exit $status

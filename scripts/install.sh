@@ -15,6 +15,8 @@
 #   HPCFLOW_TORCH=auto|cpu|cuda  torch's build (auto: CUDA where nvidia-smi sees a GPU, else CPU)
 #   HPCFLOW_HOROVOD=0       skip the Horovod build (the optional backend)
 #   HPCFLOW_TEST_SERVICES=0 no Slurm/munge for the tests (the container image)
+#   HPCFLOW_KERNELS=0       skip the compiled CPU kernels (the torch reference is used)
+#   HPCFLOW_CXXFLAGS        their optimisation flags (default -O3 -march=native: this machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -45,7 +47,7 @@ esac
     || APT_PACKAGES+=(python3-venv python3-dev)
 
 STAMP=$VENV/.hpcflow-install
-WANT=$( (cat scripts/install.sh setup.py; echo "${HPCFLOW_TEST_SERVICES:-1} $MPI_FLAVOUR $HOROVOD ${HPCFLOW_TORCH:-auto}") | sha256sum | cut -d' ' -f1)
+WANT=$( (cat scripts/install.sh setup.py hpcflow/kernels/csrc/*; echo "${HPCFLOW_TEST_SERVICES:-1} $MPI_FLAVOUR $HOROVOD ${HPCFLOW_TORCH:-auto} ${HPCFLOW_KERNELS:-1} ${HPCFLOW_CXXFLAGS:-}") | sha256sum | cut -d' ' -f1)
 
 missing_apt() {
     local p
@@ -130,8 +132,13 @@ if [[ $HOROVOD == 1 ]] && ! "$VENV/bin/python" -c "import horovod.torch" 2>/dev/
     "$VENV/bin/python" -c "import horovod.torch"
 fi
 
-# The rest after h5py so that nothing replaces the MPI build with the serial wheel.
+# The rest after h5py so that nothing replaces the MPI build with the serial wheel. The editable
+# install also compiles the CPU kernels (hpcflow/kernels/csrc, about 1.5 min on 2 cores) against
+# the torch installed above, hence no build isolation; HPCFLOW_KERNELS=0 skips them.
 "${PIP[@]}" --no-build-isolation -e ".[test]"
+if [[ ${HPCFLOW_KERNELS:-1} != 0 ]]; then
+    "$VENV/bin/python" -c "from hpcflow.kernels import compiled, why_not_compiled; assert compiled(), why_not_compiled()"
+fi
 "$VENV/bin/python" -c 'import h5py; assert h5py.get_config().mpi, "h5py lost its MPI build"'
 if [[ -n $MPI_LIB ]]; then  # h5py and mpi4py on the same MPI: two MPIs in one process abort
     for lib in "$VENV"/lib/python3*/site-packages/h5py/defs*.so; do

@@ -14,6 +14,12 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+
+from hpcflow.kernels import compiled, why_not_compiled  # noqa: E402
+
+needs_kernels = pytest.mark.skipif(compiled() is None, reason=f"compiled CPU kernels: {why_not_compiled()}")
+DIRAC_BACKENDS = ["torch", pytest.param("compiled", marks=needs_kernels)]
+"""The CPU operator paths a physics test runs on: the torch reference and the compiled kernel."""
 collect_ignore_glob = ["mpi/*"]  # scripts that tests start under mpiexec, not tests themselves
 
 

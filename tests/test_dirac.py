@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from conftest import generator
+from conftest import DIRAC_BACKENDS, generator
 from hpcflow.dirac import (
     GAMMA5_4D,
     GAMMA_2D,
@@ -69,31 +69,34 @@ def test_gamma5_is_the_degrand_rossi_chirality() -> None:
         torch.testing.assert_close(GAMMA5_4D @ GAMMA_4D[mu], -GAMMA_4D[mu] @ GAMMA5_4D)
 
 
+@pytest.mark.parametrize("backend", DIRAC_BACKENDS)
 @pytest.mark.parametrize("csw", [0.0, 1.0])
 @pytest.mark.parametrize("dtype, tol", [(torch.complex128, 1e-12), (torch.complex64, 1e-4)])
-def test_gamma5_hermiticity_4d(csw: float, dtype: torch.dtype, tol: float) -> None:
+def test_gamma5_hermiticity_4d(csw: float, dtype: torch.dtype, tol: float, backend: str) -> None:
     shape = (4, 2, 2, 4)
-    op = WilsonDirac(_su3_links(shape, dtype=dtype), mass=-0.3, csw=csw)
+    op = WilsonDirac(_su3_links(shape, dtype=dtype), mass=-0.3, csw=csw, backend=backend)
     a, b = _spinor(shape, 4, 3, seed=3, dtype=dtype), _spinor(shape, 4, 3, seed=4, dtype=dtype)
     lhs, rhs = _dot(a, op(b)), _dot(op.dagger(a), b)
     assert abs(lhs - rhs) < tol * abs(lhs)
 
 
-def test_gamma5_hermiticity_schwinger() -> None:
-    op = WilsonDirac(_u1_links((6, 4)), mass=0.1)
+@pytest.mark.parametrize("backend", DIRAC_BACKENDS)
+def test_gamma5_hermiticity_schwinger(backend: str) -> None:
+    op = WilsonDirac(_u1_links((6, 4)), mass=0.1, backend=backend)
     a, b = _spinor((6, 4), 2, 1, seed=3), _spinor((6, 4), 2, 1, seed=4)
     assert abs(_dot(a, op(b)) - _dot(op.dagger(a), b)) < 1e-12
 
 
+@pytest.mark.parametrize("backend", DIRAC_BACKENDS)
 @pytest.mark.parametrize("dim, antiperiodic", [(4, False), (4, True), (2, False)])
-def test_free_field_momentum_space(dim: int, antiperiodic: bool) -> None:
+def test_free_field_momentum_space(dim: int, antiperiodic: bool, backend: str) -> None:
     """U = 1: D(p) = m + sum_mu (1 - cos p_mu) + i sum_mu gamma_mu sin p_mu on plane waves
     (p_0 shifted by pi/L_0 with the antiperiodic time boundary)."""
     shape = (4, 2, 2, 6) if dim == 4 else (6, 4)
     spin = 4 if dim == 4 else 2
     gammas = GAMMA_4D if dim == 4 else GAMMA_2D
     mass = 0.25
-    op = WilsonDirac(identity_links(1, shape, 1)[0], mass=mass, antiperiodic_time=antiperiodic)
+    op = WilsonDirac(identity_links(1, shape, 1)[0], mass=mass, antiperiodic_time=antiperiodic, backend=backend)
     n = torch.tensor([1, 0, 1, 2][:dim], dtype=torch.float64)
     p = 2 * math.pi * n / torch.tensor(shape, dtype=torch.float64)
     if antiperiodic:

@@ -15,6 +15,9 @@ identity. Under a gauge transformation :math:`U_\mu(x) \to \Omega(x)U_\mu(x)\Ome
 
 Shapes: links ``(d, *L, N, N)``; fields ``(..., *L, S, N)`` with any leading axes (batch,
 channels), the lattice axes right before the spin and colour axes.
+
+On the CPU a hop runs in the compiled kernel of :mod:`hpcflow.kernels.dirac` where it is built
+(``backend="auto"``); the torch code here is the reference it is tested against.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Iterable
 import torch
 from torch import Tensor
 
+from hpcflow.kernels import compiled
+from hpcflow.kernels.dirac import CompiledTransport
 from hpcflow.theories.gauge import dagger
 
 __all__ = ["Path", "Transporter", "one_hop_paths", "paths_up_to"]
@@ -51,11 +56,16 @@ class Transporter:
 
     Arguments:
         links: ``(d, *L, N, N)`` (the operator's own, boundary phases included).
+        backend: ``"auto"`` (the compiled hop for CPU fields where it is built) or ``"torch"``.
     """
 
-    def __init__(self, links: Tensor) -> None:
+    def __init__(self, links: Tensor, backend: str = "auto") -> None:
+        if backend not in ("auto", "torch"):
+            raise ValueError(f"backend = {backend!r}: expected 'auto' or 'torch'")
         self.dim = links.shape[0]
         self.links = links
+        usable = backend == "auto" and compiled() is not None and links.device.type == "cpu" and links.is_complex()
+        self.kernel = CompiledTransport(links) if usable and links.shape[-1] <= 3 and not links.requires_grad else None
         # psi @ U^T applies U to the colour index; the backward hop uses U(x - mu)^dagger
         self.forward_t = links.transpose(-1, -2)
         self.backward_t = torch.stack([dagger(torch.roll(links[mu], 1, mu)).transpose(-1, -2) for mu in range(self.dim)])
@@ -68,6 +78,8 @@ class Transporter:
         mu = abs(step) - 1
         if step == 0 or mu >= self.dim:
             raise ValueError(f"hop {step}: expected +-1 .. +-{self.dim}")
+        if self.kernel is not None and self.kernel.accepts(psi):
+            return self.kernel.hop(psi, step)
         axis = self._lattice_axis(psi, mu)
         if step > 0:
             return torch.roll(psi, -1, axis) @ self.forward_t[mu]

@@ -16,9 +16,11 @@ Boundaries: periodic in every direction; ``antiperiodic_time=True`` puts the fer
 
 Shapes: links ``(d, *L, N, N)`` (one configuration), spinors ``(B, *L, spin, colour)``, complex64
 or complex128. U(1) in 2D (the Schwinger model) uses ``N = 1``
-(:func:`hpcflow.theories.gauge.u1_links`). For 4D SU(3) links on a CUDA device, ``backend="auto"``
-applies the fused CuPy kernel of :mod:`hpcflow.dirac.cuda` when CuPy is installed; the torch
-code is the reference it is tested against.
+(:func:`hpcflow.theories.gauge.u1_links`). ``backend="auto"`` applies, for 4D SU(3) links on a
+CUDA device, the fused CuPy kernel of :mod:`hpcflow.dirac.cuda` when CuPy is installed, and on the
+CPU the compiled kernel of :mod:`hpcflow.kernels.dirac` (spin projection, OpenMP) when it is
+built; ``"cupy"`` and ``"compiled"`` ask for one, ``"torch"`` for the reference that both are
+tested against.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from torch import Tensor
 from hpcflow.dirac.cuda.kernels import WilsonCloverKernel, cupy_available
 from hpcflow.dirac.gamma import gamma_basis, sigma_munu
 from hpcflow.dirac.transport import Transporter
+from hpcflow.kernels import compiled, why_not_compiled
+from hpcflow.kernels.dirac import CompiledWilson
 from hpcflow.theories.gauge import dagger, wilson_loop
 
 __all__ = ["WilsonDirac", "clover_field_strength"]
@@ -55,8 +59,10 @@ class WilsonDirac:
 
     def __init__(self, links: Tensor, mass: float, csw: float = 0.0, antiperiodic_time: bool = False,
                  backend: str = "auto") -> None:
-        if backend not in ("auto", "torch", "cupy"):
-            raise ValueError(f"backend = {backend!r}: expected 'auto', 'torch' or 'cupy'")
+        if backend not in ("auto", "torch", "cupy", "compiled"):
+            raise ValueError(f"backend = {backend!r}: expected 'auto', 'torch', 'cupy' or 'compiled'")
+        if backend == "compiled" and compiled() is None:
+            raise RuntimeError(f"backend = 'compiled': {why_not_compiled()}")
         self.dim = links.shape[0]
         if links.dim() != self.dim + 3:
             raise ValueError(f"links of shape {tuple(links.shape)}: expected (d, *L, N, N) with d = {self.dim}")
@@ -72,12 +78,14 @@ class WilsonDirac:
             links = links.clone()
             links[0, -1] = -links[0, -1]
         self.links = links
-        self.transporter = Transporter(links)
+        self.transporter = Transporter(links, backend="torch" if backend == "torch" else "auto")
         self.clover = self._clover_matrix() if csw else None
         self.kernel = None
         fits = self.dim == 4 and links.shape[-1] == 3 and links.is_cuda
         if backend == "cupy" or (backend == "auto" and fits and cupy_available()):
             self.kernel = WilsonCloverKernel(links, self.gammas, self.dim + mass, self.clover)
+        elif backend == "compiled" or (backend == "auto" and self.transporter.kernel is not None):
+            self.kernel = CompiledWilson(links, self.gammas, self.gamma5, self.dim + mass, self.clover)
 
     @property
     def kappa(self) -> float:
@@ -120,7 +128,7 @@ class WilsonDirac:
 
     def __call__(self, psi: Tensor) -> Tensor:
         """:math:`D\\psi` for spinors ``(B, *L, spin, colour)``."""
-        if self.kernel is not None:
+        if self.kernel is not None and self.kernel.accepts(psi):
             return self.kernel(psi)
         return self.local(psi) - 0.5 * self.hop(psi)
 

@@ -33,8 +33,13 @@ def code_version() -> str:
 
 
 def provenance() -> dict[str, str]:
-    """Versions of the code, Python and the numerical libraries, and the platform."""
-    out = {"hpcflow": code_version(), "python": sys.version.split()[0], "platform": platform.platform()}
+    """Versions of the code, Python and the numerical libraries, the platform, and the CPU kernel
+    path (``"compiled"`` or ``"torch"``: phi^4 chains agree bitwise between them, Dirac results to
+    rounding)."""
+    from hpcflow.kernels import kernel_path
+
+    out = {"hpcflow": code_version(), "python": sys.version.split()[0], "platform": platform.platform(),
+           "cpu_kernels": kernel_path()}
     for name in _PACKAGES:
         try:
             out[name] = metadata.version(name)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from hpcflow.lattice.rng import ChainRNG
-from hpcflow.samplers.integrators import Integrator
+from hpcflow.samplers.integrators import Integrator, molecular_dynamics
 from hpcflow.theories.action import Action
 
 __all__ = ["HMC", "HMCState", "StepInfo", "StepSizeTuner", "metropolis"]
@@ -68,6 +68,7 @@ class HMC:
             raise ValueError(f"tau = {tau}, n_steps = {n_steps}: need tau > 0 and n_steps >= 1")
         self.action = action
         self.integrator = integrator
+        self.dynamics = molecular_dynamics(action)
         self.tau = tau
         self.n_steps = n_steps
         self.rng = rng
@@ -87,8 +88,9 @@ class HMC:
         return 0.5 * (pi * pi).flatten(1).sum(1) + s
 
     def trajectory(self, phi: Tensor, pi: Tensor) -> tuple[Tensor, Tensor]:
-        """The deterministic molecular-dynamics map over time ``tau``."""
-        return self.integrator(phi, pi, self.action.force, self.eps, self.n_steps)
+        """The deterministic molecular-dynamics map over time ``tau`` (the action's own runner of
+        the integrator's schedule where it has one: :func:`~hpcflow.samplers.integrators.molecular_dynamics`)."""
+        return self.dynamics.run(phi, pi, *self.integrator.schedule(self.eps, self.n_steps))
 
     def step(self, state: HMCState) -> tuple[HMCState, StepInfo]:
         """One HMC trajectory with a Metropolis test per chain."""

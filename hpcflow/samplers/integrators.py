@@ -3,6 +3,12 @@ r"""Symplectic, time-reversible integrators for :math:`H = \frac12 \sum \pi^2 + 
 Each integrator maps ``(phi, pi)`` through ``n`` steps of size ``eps = tau / n``; ``force(phi)``
 returns :math:`\partial S/\partial\phi`. Both are second order: the energy violation of a
 trajectory of fixed length scales as :math:`\delta H = O(\epsilon^2)`.
+
+An integrator is its *schedule*: a first kick :math:`\pi \mathrel{-}= b_0F(\phi)`, then moves
+"drift, kick" :math:`\phi \mathrel{+}= a_k\pi`, :math:`\pi \mathrel{-}= b_kF(\phi)`.
+:class:`ForceMoves` runs a schedule with any force in torch (the reference); an action may offer
+a faster runner of the same schedule (:func:`molecular_dynamics`; phi^4's compiled one in
+:mod:`hpcflow.kernels.phi4`).
 """
 
 from __future__ import annotations
@@ -11,15 +17,50 @@ from typing import Callable, ClassVar, Protocol
 
 from torch import Tensor
 
-__all__ = ["INTEGRATORS", "Integrator", "Leapfrog", "Omelyan"]
+__all__ = ["INTEGRATORS", "ForceMoves", "Integrator", "Leapfrog", "MolecularDynamics", "Omelyan", "Schedule",
+           "molecular_dynamics"]
 
 Force = Callable[[Tensor], Tensor]
+Schedule = tuple[float, list[tuple[float, float]]]
+"""``(b0, [(a_1, b_1), ...])``: the first kick, then the drift-kick moves."""
+
+
+class MolecularDynamics(Protocol):
+    """Runs a schedule: ``run(phi, pi, b0, moves) -> (phi, pi)``, the inputs left intact."""
+
+    def run(self, phi: Tensor, pi: Tensor, first_kick: float, moves: list[tuple[float, float]]) -> tuple[Tensor, Tensor]: ...
+
+
+class ForceMoves:
+    """The torch runner of a schedule for any ``force``: the reference for every compiled one."""
+
+    def __init__(self, force: Force) -> None:
+        self.force = force
+
+    def run(self, phi: Tensor, pi: Tensor, first_kick: float, moves: list[tuple[float, float]]) -> tuple[Tensor, Tensor]:
+        """``(phi, pi)`` at the end of the schedule."""
+        phi, pi = phi.clone(), pi.clone()  # updated in place below; the inputs stay intact
+        pi.add_(self.force(phi), alpha=-first_kick)
+        for drift, kick in moves:
+            phi.add_(pi, alpha=drift)
+            pi.add_(self.force(phi), alpha=-kick)
+        return phi, pi
+
+
+def molecular_dynamics(action: object) -> MolecularDynamics:
+    """The action's own runner where it has one (``action.molecular_dynamics()``), else
+    :class:`ForceMoves` of its force."""
+    own = getattr(action, "molecular_dynamics", None)
+    return own() if own is not None else ForceMoves(action.force)
 
 
 class Integrator(Protocol):
-    """``integrator(phi, pi, force, eps, n) -> (phi, pi)`` after ``n`` steps of size ``eps``."""
+    """``integrator(phi, pi, force, eps, n) -> (phi, pi)`` after ``n`` steps of size ``eps``;
+    ``schedule(eps, n)`` its moves."""
 
     force_evaluations_per_step: ClassVar[int]
+
+    def schedule(self, eps: float, n: int) -> Schedule: ...
 
     def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]: ...
 
@@ -31,14 +72,11 @@ class Leapfrog:
 
     force_evaluations_per_step: ClassVar[int] = 1
 
+    def schedule(self, eps: float, n: int) -> Schedule:  # noqa: D102
+        return 0.5 * eps, [(eps, eps if step < n - 1 else 0.5 * eps) for step in range(n)]
+
     def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
-        phi, pi = phi.clone(), pi.clone()  # updated in place below; the inputs stay intact
-        pi.add_(force(phi), alpha=-0.5 * eps)
-        for step in range(n):
-            phi.add_(pi, alpha=eps)
-            kick = eps if step < n - 1 else 0.5 * eps
-            pi.add_(force(phi), alpha=-kick)
-        return phi, pi
+        return ForceMoves(force).run(phi, pi, *self.schedule(eps, n))
 
 
 class Omelyan:
@@ -57,17 +95,16 @@ class Omelyan:
     force_evaluations_per_step: ClassVar[int] = 2
     lam: ClassVar[float] = 0.1931833275037836
 
-    def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
+    def schedule(self, eps: float, n: int) -> Schedule:  # noqa: D102
         lam = self.lam
-        phi, pi = phi.clone(), pi.clone()  # updated in place below; the inputs stay intact
-        pi.add_(force(phi), alpha=-lam * eps)
+        moves = []
         for step in range(n):
-            phi.add_(pi, alpha=0.5 * eps)
-            pi.add_(force(phi), alpha=-(1.0 - 2.0 * lam) * eps)
-            phi.add_(pi, alpha=0.5 * eps)
-            kick = 2.0 * lam * eps if step < n - 1 else lam * eps
-            pi.add_(force(phi), alpha=-kick)
-        return phi, pi
+            moves.append((0.5 * eps, (1.0 - 2.0 * lam) * eps))
+            moves.append((0.5 * eps, 2.0 * lam * eps if step < n - 1 else lam * eps))
+        return lam * eps, moves
+
+    def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
+        return ForceMoves(force).run(phi, pi, *self.schedule(eps, n))
 
 
 INTEGRATORS: dict[str, type[Leapfrog] | type[Omelyan]] = {"leapfrog": Leapfrog, "omelyan": Omelyan}

@@ -80,6 +80,10 @@ class WilsonCloverKernel:
         real = np.float64 if links.dtype == torch.complex128 else np.float32
         self.diag = real(diag)
 
+    def accepts(self, psi: Tensor) -> bool:
+        """Whether ``psi`` lies on the links' device (otherwise the caller uses the reference)."""
+        return psi.device == self.links.device
+
     def __call__(self, psi: Tensor) -> Tensor:
         """:math:`D\\psi` for spinors ``(B, *L, 4, 3)`` on the links' device and dtype."""
         if psi.dtype != self.dtype or tuple(psi.shape[1:5]) != self.shape:

@@ -1,0 +1,151 @@
+// Wilson(-clover) operator and single-hop parallel transports on the CPU.
+//
+//   (D psi)(x) = L(x) psi(x) - 1/2 sum_mu [ (1 - g_mu) U_mu(x) psi(x+mu) + (1 + g_mu) U_mu(x-mu)^+ psi(x-mu) ]
+//
+// with L(x) = (d + m) 1 (+ the clover term), in a chiral basis where g_mu = ((0, A_mu), (A_mu^+, 0))
+// in blocks of H = S/2 spins and every A_mu has one entry i^k per row (Basis below). Spin projection
+// (half-spinors): (1 - g) psi = (h, -A^+ h) with h = psi_up - A psi_dn, and (1 + g) psi = (h', A^+ h')
+// with h' = psi_up + A psi_dn, so each direction multiplies H colour vectors by a link, not 2H.
+// In that basis L(x) is block diagonal in chirality: two (H N) x (H N) blocks per site.
+//
+// Layouts (all contiguous): spinors (B, V, S, N); links (V, d, N, N), site-major with the
+// fermion boundary phases already on them; neighbours (V, 2d), forward then backward per
+// direction; local blocks (V, 2, H N, H N). OpenMP over sites, the right-hand sides innermost, so
+// the 2d links of a site are read once for the whole batch.
+#pragma once
+
+#include <cstdint>
+
+#include "complex.h"
+
+namespace hpcflow {
+
+// The chiral bases of hpcflow.dirac.gamma, per lattice axis: A_mu has in row r the entry
+// i^phase[mu][r] in column perm[mu][r]; the *_dag tables are those of A_mu^+. The Python wrapper
+// checks them against the gamma matrices it is given (spin_basis() exports them).
+template <int D>
+struct Basis;
+
+template <>
+struct Basis<4> {  // DeGrand-Rossi: axis 0 gamma_4 (A = 1), then gamma_1 (A = i s1), gamma_2 (-i s2), gamma_3 (i s3)
+    static constexpr int H = 2;
+    static constexpr int perm[4][2] = {{0, 1}, {1, 0}, {1, 0}, {0, 1}};
+    static constexpr int phase[4][2] = {{0, 0}, {1, 1}, {2, 0}, {1, 3}};
+    static constexpr int perm_dag[4][2] = {{0, 1}, {1, 0}, {1, 0}, {0, 1}};
+    static constexpr int phase_dag[4][2] = {{0, 0}, {3, 3}, {0, 2}, {3, 1}};
+};
+
+template <>
+struct Basis<2> {  // Pauli: axis 0 sigma_x (A = 1), axis 1 sigma_y (A = -i)
+    static constexpr int H = 1;
+    static constexpr int perm[2][1] = {{0}, {0}};
+    static constexpr int phase[2][1] = {{0}, {3}};
+    static constexpr int perm_dag[2][1] = {{0}, {0}};
+    static constexpr int phase_dag[2][1] = {{0}, {1}};
+};
+
+// i^k z, without a multiplication (k is a compile-time constant once the loops are unrolled)
+template <typename T>
+inline cx<T> rot(int k, cx<T> z) {
+    switch (k & 3) {
+        case 0: return z;
+        case 1: return {-z.im, z.re};
+        case 2: return {-z.re, -z.im};
+        default: return {z.im, -z.re};
+    }
+}
+
+template <typename T, int D, int NC>
+void wilson_apply(const cx<T>* __restrict psi, cx<T>* __restrict out, const cx<T>* __restrict links,
+                  const int64_t* __restrict nbr, const cx<T>* __restrict local, T diag, int64_t volume, int64_t batch,
+                  int threads) {
+    using B = Basis<D>;
+    constexpr int H = B::H, S = 2 * H, SN = S * NC, HN = H * NC;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t x = 0; x < volume; ++x) {
+        for (int64_t b = 0; b < batch; ++b) {
+            const cx<T>* field = psi + b * volume * SN;
+            cx<T> acc[S][NC] = {};
+#pragma GCC unroll 4
+            for (int mu = 0; mu < D; ++mu) {
+#pragma GCC unroll 2
+                for (int dir = 0; dir < 2; ++dir) {
+                    const int64_t y = nbr[x * 2 * D + 2 * mu + dir];
+                    const cx<T>* p = field + y * SN;
+                    const int sign = dir == 0 ? 2 : 0;  // i^2 = -1: (1 - g) forward, (1 + g) backward
+                    cx<T> h[H][NC];
+                    for (int r = 0; r < H; ++r)
+                        for (int c = 0; c < NC; ++c)
+                            h[r][c] = p[r * NC + c] + rot(B::phase[mu][r] + sign, p[(H + B::perm[mu][r]) * NC + c]);
+                    cx<T> uh[H][NC];
+                    if (dir == 0) {  // U_mu(x) h
+                        const cx<T>* u = links + (x * D + mu) * NC * NC;
+                        for (int r = 0; r < H; ++r)
+                            for (int a = 0; a < NC; ++a) {
+                                cx<T> s = u[a * NC] * h[r][0];
+                                for (int c = 1; c < NC; ++c) s += u[a * NC + c] * h[r][c];
+                                uh[r][a] = s;
+                            }
+                    } else {  // U_mu(x-mu)^+ h
+                        const cx<T>* u = links + (y * D + mu) * NC * NC;
+                        for (int r = 0; r < H; ++r)
+                            for (int a = 0; a < NC; ++a) {
+                                cx<T> s = cmul_conj(u[a], h[r][0]);
+                                for (int c = 1; c < NC; ++c) s += cmul_conj(u[c * NC + a], h[r][c]);
+                                uh[r][a] = s;
+                            }
+                    }
+                    for (int r = 0; r < H; ++r)
+                        for (int a = 0; a < NC; ++a) {
+                            acc[r][a] += uh[r][a];
+                            acc[H + r][a] += rot(B::phase_dag[mu][r] + sign, uh[B::perm_dag[mu][r]][a]);
+                        }
+                }
+            }
+            const cx<T>* here = field + x * SN;
+            cx<T>* o = out + b * volume * SN + x * SN;
+            if (local) {
+                for (int k = 0; k < 2; ++k) {
+                    const cx<T>* m = local + (x * 2 + k) * HN * HN;
+                    for (int i = 0; i < HN; ++i) {
+                        cx<T> s = {};
+                        for (int j = 0; j < HN; ++j) s += m[i * HN + j] * here[k * HN + j];
+                        o[k * HN + i] = s - T(0.5) * acc[k * H + i / NC][i % NC];
+                    }
+                }
+            } else {
+                for (int s = 0; s < S; ++s)
+                    for (int a = 0; a < NC; ++a) o[s * NC + a] = diag * here[s * NC + a] - T(0.5) * acc[s][a];
+            }
+        }
+    }
+}
+
+// One hop of fields (M, V, S, N) along +mu (forward: U_mu(x) psi(x+mu)) or -mu
+// (U_mu(x-mu)^+ psi(x-mu)); M counts every leading axis (batch, channels).
+template <typename T, int NC>
+void hop_apply(const cx<T>* __restrict psi, cx<T>* __restrict out, const cx<T>* __restrict links,
+               const int64_t* __restrict nbr, int dims, int mu, bool forward, int64_t leading, int64_t volume,
+               int spins, int threads) {
+    const int64_t sn = int64_t(spins) * NC;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t x = 0; x < volume; ++x) {
+        const int64_t y = nbr[x * 2 * dims + 2 * mu + (forward ? 0 : 1)];
+        const cx<T>* u = links + ((forward ? x : y) * dims + mu) * NC * NC;
+        cx<T> w[NC][NC];  // the matrix applied: U or U^+
+        for (int a = 0; a < NC; ++a)
+            for (int c = 0; c < NC; ++c) w[a][c] = forward ? u[a * NC + c] : cx<T>{u[c * NC + a].re, -u[c * NC + a].im};
+        for (int64_t m = 0; m < leading; ++m) {
+            const cx<T>* p = psi + (m * volume + y) * sn;
+            cx<T>* o = out + (m * volume + x) * sn;
+            for (int s = 0; s < spins; ++s)
+                for (int a = 0; a < NC; ++a) {
+                    cx<T> acc = {};
+                    for (int c = 0; c < NC; ++c) acc += w[a][c] * p[s * NC + c];
+                    o[s * NC + a] = acc;
+                }
+        }
+    }
+}
+
+}  // namespace hpcflow

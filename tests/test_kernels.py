@@ -1,0 +1,188 @@
+"""The compiled CPU kernels against the torch reference they implement: the Wilson(-clover)
+operator to 1e-13 (complex128) and 1e-5 (complex64), the parallel transports and their gradients,
+solves, preconditioner models, and the phi^4 molecular dynamics bit for bit.
+
+Physics through the compiled path (gamma5-hermiticity, the free-field spectrum) is in
+test_dirac.py, parametrized over both backends; the HMC tests of test_hmc.py run the compiled
+phi^4 dynamics wherever the kernels are built (checked here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, generator, needs_kernels
+from hpcflow.dirac import GAMMA_4D, WilsonDirac, cg_normal, fgmres
+from hpcflow.dirac.transport import Transporter, paths_up_to
+from hpcflow.kernels.dirac import spin_tables
+from hpcflow.lattice.rng import ChainRNG
+from hpcflow.samplers.hmc import HMC
+from hpcflow.samplers.integrators import INTEGRATORS, ForceMoves
+from hpcflow.theories.gauge import random_su_n, u1_links
+from hpcflow.theories.phi4 import Phi4Action
+
+pytestmark = needs_kernels
+
+# (dimension, colours, lattice): 2D U(1) and SU(3), 4D SU(3) and SU(2), odd extents among them
+CASES = [(2, 1, (6, 5)), (2, 3, (3, 5)), (4, 3, (4, 3, 5, 2)), (4, 2, (2, 3, 2, 3))]
+TOL = {torch.complex128: 1e-13, torch.complex64: 1e-5}
+
+
+def _links(dim: int, colours: int, shape: tuple[int, ...], dtype: torch.dtype, seed: int = 2) -> torch.Tensor:
+    if colours == 1:
+        theta = torch.empty(dim, *shape, dtype=torch.float64).uniform_(-3.1, 3.1, generator=generator(seed))
+        return u1_links(theta[None])[0].to(dtype)
+    return random_su_n((dim, *shape), colours, generator(seed), dtype)
+
+
+def _field(lead: tuple[int, ...], shape: tuple[int, ...], spin: int, colours: int, dtype: torch.dtype, seed: int = 3):
+    real = torch.randn((*lead, *shape, spin, colours, 2), generator=generator(seed), dtype=torch.float64)
+    return torch.view_as_complex(real).to(dtype)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> None:
+    assert ((a - b).abs().max() / b.abs().max()).item() < TOL[dtype]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("csw, antiperiodic", [(0.0, False), (0.0, True), (1.0, False), (1.0, True)])
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+@pytest.mark.parametrize("dim, colours, shape", CASES)
+def test_compiled_operator_equals_the_reference(dim, colours, shape, dtype, csw, antiperiodic, batch) -> None:
+    links = _links(dim, colours, shape, dtype)
+    psi = _field((batch,), shape, 2 if dim == 2 else 4, colours, dtype)
+    reference = WilsonDirac(links, -0.3, csw, antiperiodic, backend="torch")
+    compiled = WilsonDirac(links, -0.3, csw, antiperiodic, backend="compiled")
+    assert compiled.kernel is not None and reference.kernel is None
+    _close(compiled(psi), reference(psi), dtype)
+    _close(compiled.dagger(psi), reference.dagger(psi), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+@pytest.mark.parametrize("dim, colours, shape", CASES)
+def test_compiled_hops_and_paths_equal_the_reference(dim, colours, shape, dtype) -> None:
+    links = _links(dim, colours, shape, dtype)
+    psi = _field((2, 3), shape, 2 if dim == 2 else 4, colours, dtype)  # (batch, channels, *L, S, N)
+    fast, slow = Transporter(links), Transporter(links, backend="torch")
+    assert fast.kernel is not None and slow.kernel is None
+    paths = paths_up_to(dim, 2)
+    for path, a, b in zip(paths, fast.transport(psi, paths), slow.transport(psi, paths)):
+        _close(a, b, dtype) if path else torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("dim, colours, shape", CASES[::2])
+def test_gradients_through_the_compiled_path_equal_the_reference(dim, colours, shape) -> None:
+    """T_{+mu}^dagger = T_{-mu} and D^dagger = gamma5 D gamma5 as the backward maps."""
+    links = _links(dim, colours, shape, torch.complex128)
+    spin = 2 if dim == 2 else 4
+    weight = _field((2,), shape, spin, colours, torch.complex128, seed=5)
+    grads = []
+    for backend in ("auto", "torch"):
+        psi = _field((2,), shape, spin, colours, torch.complex128).requires_grad_()
+        op = WilsonDirac(links, -0.2, 1.0, backend=backend)
+        hop = op.transporter.hop(psi, -dim) + op.transporter.hop(psi, 1)
+        loss = (weight.conj() * op(psi)).sum().abs() ** 2 + (weight.conj() * hop).sum().real
+        loss.backward()
+        grads.append(psi.grad)
+    _close(*grads, torch.complex128)
+
+
+def test_a_solve_takes_the_same_iterations_on_both_paths() -> None:
+    links = _links(2, 1, (16, 16), torch.complex128)
+    b = _field((1,), (16, 16), 2, 1, torch.complex128)
+    counts = []
+    for backend in ("compiled", "torch"):
+        op = WilsonDirac(links, 0.05, backend=backend)
+        gm, cg = fgmres(op, b, 1e-10, 2000, restart=30), cg_normal(op, op.dagger, b, 1e-10, 2000)
+        assert gm.converged and cg.converged
+        counts.append((gm.iterations, cg.iterations))
+    assert counts[0] == counts[1]
+
+
+def test_a_preconditioner_model_is_the_same_on_both_paths() -> None:
+    from hpcflow.models.precond.layers import PTC, Sequence, TransportCache
+    from hpcflow.dirac.transport import one_hop_paths
+
+    links = _links(2, 1, (8, 6), torch.complex128)
+    model = Sequence([PTC(1, 2, one_hop_paths(2), 2), PTC(2, 1, paths_up_to(2, 2), 2)])
+    v = _field((3, 1), (8, 6), 2, 1, torch.complex128)
+    outs, grads = [], []
+    for backend in ("auto", "torch"):
+        model.zero_grad()
+        out = model(v, TransportCache(Transporter(links, backend=backend)))
+        out.abs().pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append(model.layers[0].weight.grad.clone())
+    _close(*outs, torch.complex128)
+    _close(*grads, torch.complex128)
+
+
+def test_the_kernel_refuses_a_basis_it_does_not_implement() -> None:
+    """The Dirac (non-chiral) basis has a diagonal gamma_4: spin projection as coded does not apply."""
+    dirac_basis = GAMMA_4D.clone()
+    dirac_basis[0] = torch.diag(torch.tensor([1, 1, -1, -1], dtype=torch.complex128))
+    with pytest.raises(ValueError, match="gamma_0 is not block off-diagonal"):
+        spin_tables(dirac_basis)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(64, 64), (3, 5), (4, 6, 5), (2, 3, 4, 3)])
+@pytest.mark.parametrize("integrator", sorted(INTEGRATORS))
+def test_compiled_phi4_dynamics_is_bitwise_the_torch_path(integrator: str, shape: tuple[int, ...], dtype) -> None:
+    action = Phi4Action(beta=0.576, lam=0.5)
+    gen = generator(7)
+    phi = torch.randn((5, *shape), generator=gen, dtype=torch.float64).to(dtype)
+    pi = torch.randn((5, *shape), generator=gen, dtype=torch.float64).to(dtype)
+    schedule = INTEGRATORS[integrator]().schedule(0.1, 7)
+    compiled = action.molecular_dynamics()
+    assert compiled.accepts(phi)
+    fast, slow = compiled.run(phi, pi, *schedule), ForceMoves(action.force).run(phi, pi, *schedule)
+    assert (fast[0] - phi).abs().max() > 0.1  # the trajectory went somewhere
+    assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
+
+
+def test_hmc_chains_are_bitwise_the_same_on_both_paths() -> None:
+    """So every HMC test (reversibility, dH ~ eps^2, <exp(-dH)> = 1, the free propagator) holds for
+    both; those of test_hmc.py run the compiled one."""
+    action = Phi4Action(beta=0.576, lam=0.5)
+    states, runs, accepted = [], [], []
+    for compiled in (True, False):
+        hmc = HMC(action, INTEGRATORS["omelyan"](), tau=1.0, n_steps=4, rng=ChainRNG(5, range(8)))
+        if not compiled:
+            hmc.dynamics = ForceMoves(action.force)
+        state = hmc.init(hmc.rng.normal((8, 8)))
+        assert hmc.dynamics.accepts(state.phi) if compiled else True
+        dh, acc = [], []
+        for _ in range(20):
+            state, info = hmc.step(state)
+            dh.append(info.dH)
+            acc.append(info.accepted)
+        states.append(state.phi)
+        runs.append(torch.stack(dh))
+        accepted.append(torch.stack(acc))
+    assert torch.equal(*states) and torch.equal(*runs) and torch.equal(*accepted)
+    assert 0.2 < accepted[0].double().mean() < 1  # the Metropolis test had work to do
+
+
+def test_without_the_kernels_the_reference_runs_and_the_reason_is_given() -> None:
+    code = (
+        "import torch\n"
+        "from hpcflow.kernels import compiled, why_not_compiled\n"
+        "from hpcflow.dirac import WilsonDirac\n"
+        "assert compiled() is None and 'HPCFLOW_KERNELS=0' in why_not_compiled()\n"
+        "links = torch.eye(1, dtype=torch.complex128).expand(2, 4, 4, 1, 1).clone()\n"
+        "op = WilsonDirac(links, 0.1)\n"
+        "assert op.kernel is None and op.transporter.kernel is None\n"
+        "op(torch.ones(1, 4, 4, 2, 1, dtype=torch.complex128))\n"
+        "try:\n"
+        "    WilsonDirac(links, 0.1, backend='compiled')\n"
+        "except RuntimeError as err:\n"
+        "    print(err)\n"
+    )
+    env = {**os.environ, "HPCFLOW_KERNELS": "0", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert "backend = 'compiled': HPCFLOW_KERNELS=0 selects the torch reference" in out
