@@ -26,7 +26,7 @@ def compiled_kernels() -> dict:
         ["hpcflow/kernels/csrc/module.cpp"],
         extra_compile_args=[*flags, "-fopenmp"],
         extra_link_args=["-fopenmp"],
-        depends=[f"hpcflow/kernels/csrc/{name}" for name in ("complex.h", "wilson.h", "phi4.h")],
+        depends=[f"hpcflow/kernels/csrc/{name}" for name in ("complex.h", "rows.h", "wilson.h", "phi4.h")],
     )
     return {"ext_modules": [ext], "cmdclass": {"build_ext": BuildExtension.with_options(use_ninja=False)}}
 

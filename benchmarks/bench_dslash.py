@@ -10,6 +10,9 @@ compression: 2d links x 2 N^2 reals + 2d neighbour spinors x 2 S N + 1 output x 
 360 reals, 2880 B in float64, as shared/PHYSICS.md; 2D U(1): 28 reals), plus for the clover term
 the local spinor and the clover matrix as the implementation stores it (torch: the 12x12 matrix,
 288 reals; compiled: the two 6x6 chirality blocks, 144). The roofline is bytes / copy bandwidth.
+Rows with operator ``hops`` time the 2d single parallel transports of a spinor (what the PTC
+layers and the multigrid setup apply): per site and hop N^2 complex multiplies and N(N-1) adds per
+spin, a link and a spinor read and a spinor written.
 
 Usage: python benchmarks/bench_dslash.py [--sizes 8 12 16 24] [--sizes-2d 32 64 128 256]
           [--threads 1 2] [--device cpu|cuda] [--rhs 1] [--out DIR] [--no-naive] [--seconds S]
@@ -85,6 +88,8 @@ def _operators(links: torch.Tensor, psi: torch.Tensor, device: str, naive: bool)
     flops, reals = wilson_cost(dim, n)
     spinor = 2 * psi.shape[-1] * psi.shape[-2]
     out = {}
+    hop_flops = 2 * dim * psi.shape[-2] * (6 * n * n + 2 * n * (n - 1))
+    hop_reals = 2 * dim * (2 * n * n + 4 * spinor // 2)
     if naive and dim == 4:
         out["naive-wilson"] = (lambda: naive_wilson(links, psi, -0.4), flops, reals)
     backends = ["torch"] + (["cupy"] if device == "cuda" else []) + (["compiled"] if device == "cpu" and compiled() else [])
@@ -93,6 +98,10 @@ def _operators(links: torch.Tensor, psi: torch.Tensor, device: str, naive: bool)
             op = WilsonDirac(links, mass=-0.4, csw=csw, backend=backend)
             extra = (CLOVER_FLOPS, CLOVER_REALS[backend] + spinor) if csw else (0, 0)
             out[f"{backend}-{op_name}"] = ((lambda op=op: op(psi)), flops + extra[0], reals + extra[1])
+        if backend != "cupy":
+            transporter = WilsonDirac(links, mass=-0.4, backend=backend).transporter
+            steps = [s * (mu + 1) for mu in range(dim) for s in (1, -1)]
+            out[f"{backend}-hops"] = ((lambda t=transporter: [t.hop(psi, step) for step in steps]), hop_flops, hop_reals)
     return out
 
 

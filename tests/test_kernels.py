@@ -145,6 +145,22 @@ def test_compiled_phi4_dynamics_is_bitwise_the_torch_path(integrator: str, shape
     assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
 
 
+@pytest.mark.parametrize("steps", [6, 7])
+def test_compiled_phi4_results_are_the_callers(steps: int) -> None:
+    """The kernel keeps a scratch pair between trajectories: a result it returned must survive the
+    next trajectories (even and odd numbers of moves put the end point in either pair)."""
+    action = Phi4Action(beta=0.576, lam=0.5)
+    dynamics = action.molecular_dynamics()
+    phi, pi = torch.randn(4, 8, 8, dtype=torch.float64), torch.randn(4, 8, 8, dtype=torch.float64)
+    schedule = INTEGRATORS["leapfrog"]().schedule(0.1, steps)
+    first = dynamics.run(phi, pi, *schedule)
+    kept = [t.clone() for t in first]
+    back = dynamics.run(first[0], -first[1], *schedule)  # reversibility, reading a returned pair
+    dynamics.run(back[0], back[1], *schedule)
+    assert all(torch.equal(a, b) for a, b in zip(first, kept))
+    torch.testing.assert_close(back[0], phi, rtol=0, atol=1e-12)
+
+
 def test_hmc_chains_are_bitwise_the_same_on_both_paths() -> None:
     """So every HMC test (reversibility, dH ~ eps^2, <exp(-dH)> = 1, the free propagator) holds for
     both; those of test_hmc.py run the compiled one."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import torch
 from torch import Tensor
 
 from hpcflow.kernels import compiled
@@ -40,6 +41,7 @@ class Phi4Moves:
         self.beta, self.lam = beta, lam
         self.reference = ForceMoves(force)
         self.ext = compiled()
+        self._spare: tuple[Tensor, Tensor] | None = None  # a scratch pair that is never handed out
 
     def accepts(self, phi: Tensor) -> bool:
         """Whether the compiled kernel runs ``phi`` ``(B, *L)``."""
@@ -50,7 +52,20 @@ class Phi4Moves:
         """``(phi, pi)`` at the end of the schedule (new tensors; the inputs stay intact)."""
         if not self.accepts(phi) or pi.requires_grad:
             return self.reference.run(phi, pi, first_kick, moves)
-        flat = (phi.shape[0], -1)
-        out_phi, out_pi = self.ext.phi4_md(phi.reshape(flat).contiguous(), pi.reshape(flat).contiguous(),
-                                           _rows(tuple(phi.shape[1:])), self.beta, 4.0 * self.lam, first_kick, moves)
-        return out_phi.view(phi.shape), out_pi.view(pi.shape)
+        flat_phi = phi.reshape(phi.shape[0], -1).contiguous()
+        flat_pi = pi.reshape(flat_phi.shape).contiguous()
+        spare = self._scratch(flat_phi)
+        result = (torch.empty_like(flat_phi), torch.empty_like(flat_pi))  # the caller's: fresh memory
+        # the end point lands in pair 0 after an even number of moves: put the result pair there
+        pairs = (result, spare) if len(moves) % 2 == 0 else (spare, result)
+        where = self.ext.phi4_md(flat_phi, flat_pi, _rows(tuple(phi.shape[1:])), self.beta, 4.0 * self.lam, first_kick,
+                                 moves, [*pairs[0], *pairs[1]])
+        assert pairs[where] is result
+        return result[0].view(phi.shape), result[1].view(pi.shape)
+
+    def _scratch(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """The spare pair for fields like ``like``, kept between trajectories (fresh memory costs
+        page faults: measured 9 of 40 ms per trajectory at 64^2 x 256 chains)."""
+        if self._spare is None or self._spare[0].shape != like.shape or self._spare[0].dtype != like.dtype:
+            self._spare = (torch.empty_like(like), torch.empty_like(like))
+        return self._spare

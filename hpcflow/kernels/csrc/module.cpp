@@ -122,45 +122,49 @@ torch::Tensor hop(const torch::Tensor& psi, const torch::Tensor& links, const to
 }
 
 template <typename T, int D>
-std::pair<torch::Tensor, torch::Tensor> phi4_typed(const torch::Tensor& phi, const torch::Tensor& pi, const torch::Tensor& rows,
-                                                   double beta, double four_lam, double first_kick,
-                                                   const std::vector<std::pair<double, double>>& moves) {
-    torch::Tensor phis[2] = {torch::empty_like(phi), torch::empty_like(phi)};
-    torch::Tensor pis[2] = {torch::empty_like(pi), torch::empty_like(pi)};
-    T* const phi_buf[2] = {phis[0].data_ptr<T>(), phis[1].data_ptr<T>()};
-    T* const pi_buf[2] = {pis[0].data_ptr<T>(), pis[1].data_ptr<T>()};
+int64_t phi4_typed(const torch::Tensor& phi, const torch::Tensor& pi, const torch::Tensor& rows, double beta, double four_lam,
+                   double first_kick, const std::vector<std::pair<double, double>>& moves,
+                   const std::vector<torch::Tensor>& buffers) {
+    T* const phi_buf[2] = {buffers[0].data_ptr<T>(), buffers[2].data_ptr<T>()};
+    T* const pi_buf[2] = {buffers[1].data_ptr<T>(), buffers[3].data_ptr<T>()};
     const int64_t nrows = rows.size(0), ncols = phi.size(1) / nrows, batch = phi.size(0);
     const hpcflow::Phi4Couplings<T> g{T(beta), T(four_lam)};
-    const int where = hpcflow::phi4_trajectory<T, D>(phi.data_ptr<T>(), pi.data_ptr<T>(), phi_buf, pi_buf,
-                                                     rows.data_ptr<int64_t>(), nrows, ncols, batch, g, T(first_kick), moves,
-                                                     at::get_num_threads());
-    return {phis[where], pis[where]};
+    return hpcflow::phi4_trajectory<T, D>(phi.data_ptr<T>(), pi.data_ptr<T>(), phi_buf, pi_buf, rows.data_ptr<int64_t>(),
+                                          nrows, ncols, batch, g, T(first_kick), moves, at::get_num_threads());
 }
 
 template <typename T>
-std::pair<torch::Tensor, torch::Tensor> phi4_dims(const torch::Tensor& phi, const torch::Tensor& pi, const torch::Tensor& rows,
-                                                  double beta, double four_lam, double first_kick,
-                                                  const std::vector<std::pair<double, double>>& moves) {
+int64_t phi4_dims(const torch::Tensor& phi, const torch::Tensor& pi, const torch::Tensor& rows, double beta, double four_lam,
+                  double first_kick, const std::vector<std::pair<double, double>>& moves,
+                  const std::vector<torch::Tensor>& buffers) {
     switch (rows.size(1) / 2 + 1) {
-        case 2: return phi4_typed<T, 2>(phi, pi, rows, beta, four_lam, first_kick, moves);
-        case 3: return phi4_typed<T, 3>(phi, pi, rows, beta, four_lam, first_kick, moves);
-        case 4: return phi4_typed<T, 4>(phi, pi, rows, beta, four_lam, first_kick, moves);
+        case 2: return phi4_typed<T, 2>(phi, pi, rows, beta, four_lam, first_kick, moves, buffers);
+        case 3: return phi4_typed<T, 3>(phi, pi, rows, beta, four_lam, first_kick, moves, buffers);
+        case 4: return phi4_typed<T, 4>(phi, pi, rows, beta, four_lam, first_kick, moves, buffers);
         default: TORCH_CHECK(false, "dimension ", rows.size(1) / 2 + 1, ": the compiled phi^4 kernel has d = 2, 3, 4");
     }
 }
 
-// (phi, pi) after the first kick and the drift-kick moves; fields (B, V) float32 or float64, V
-// = rows x the last lattice axis; rows (R, 2(d-1)): the neighbouring rows along the other axes
-std::pair<torch::Tensor, torch::Tensor> phi4_md(const torch::Tensor& phi, const torch::Tensor& pi, const torch::Tensor& rows,
-                                                double beta, double four_lam, double first_kick,
-                                                const std::vector<std::pair<double, double>>& moves) {
+// The first kick and the drift-kick moves from (phi, pi), which stay intact, through the buffer
+// pairs (buffers[0], buffers[1]) and (buffers[2], buffers[3]); returns the pair (0 or 1) that holds
+// the end point: pair 0 after an even number of moves. Fields (B, V) float32 or float64, V = rows x
+// the last lattice axis; rows (R, 2(d-1)): the neighbouring rows along the other axes.
+int64_t phi4_md(const torch::Tensor& phi, const torch::Tensor& pi, const torch::Tensor& rows, double beta, double four_lam,
+                double first_kick, const std::vector<std::pair<double, double>>& moves,
+                const std::vector<torch::Tensor>& buffers) {
     for (auto [t, name] : {std::pair{&phi, "phi"}, {&pi, "pi"}, {&rows, "rows"}}) check(*t, name);
     TORCH_CHECK(phi.sizes() == pi.sizes() && phi.scalar_type() == pi.scalar_type(), "phi and pi must match");
     TORCH_CHECK(phi.dim() == 2 && rows.dim() == 2 && rows.size(0) > 0 && phi.size(1) % rows.size(0) == 0,
                 "phi (B, V) with V a multiple of the rows ", rows.size(0), " expected");
-    if (phi.scalar_type() == at::kDouble) return phi4_dims<double>(phi, pi, rows, beta, four_lam, first_kick, moves);
+    TORCH_CHECK(buffers.size() == 4, "four buffers (phi, pi, phi, pi) expected");
+    for (const auto& b : buffers) {
+        check(b, "buffer");
+        TORCH_CHECK(b.sizes() == phi.sizes() && b.scalar_type() == phi.scalar_type(), "a buffer does not match phi");
+        TORCH_CHECK(b.data_ptr() != phi.data_ptr() && b.data_ptr() != pi.data_ptr(), "a buffer aliases the input");
+    }
+    if (phi.scalar_type() == at::kDouble) return phi4_dims<double>(phi, pi, rows, beta, four_lam, first_kick, moves, buffers);
     TORCH_CHECK(phi.scalar_type() == at::kFloat, "dtype ", phi.scalar_type(), ": expected float32 or float64");
-    return phi4_dims<float>(phi, pi, rows, beta, four_lam, first_kick, moves);
+    return phi4_dims<float>(phi, pi, rows, beta, four_lam, first_kick, moves, buffers);
 }
 
 }  // namespace
@@ -171,5 +175,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("wilson", &wilson, "D psi (B, V, S, N)", nogil);
     m.def("spin_basis", &spin_basis, "the kernel's spin projection tables (perm, power of i), (2, d, H) each");
     m.def("hop", &hop, "T_{+-mu} psi (..., V, S, N)", nogil);
-    m.def("phi4_md", &phi4_md, "phi^4 molecular dynamics of a batch of chains (B, V)", nogil);
+    m.def("phi4_md", &phi4_md, "phi^4 molecular dynamics of a batch of chains (B, V) through two buffer pairs", nogil);
 }
