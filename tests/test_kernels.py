@@ -21,7 +21,7 @@ from hpcflow.dirac.transport import Transporter, paths_up_to
 from hpcflow.kernels.dirac import spin_tables
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.hmc import HMC
-from hpcflow.samplers.integrators import INTEGRATORS, ForceMoves
+from hpcflow.samplers.integrators import INTEGRATORS, ForceMoves, molecular_dynamics
 from hpcflow.theories.gauge import random_su_n, u1_links
 from hpcflow.theories.phi4 import Phi4Action
 
@@ -62,11 +62,14 @@ def test_compiled_operator_equals_the_reference(dim, colours, shape, dtype, csw,
     _close(compiled.dagger(psi), reference.dagger(psi), dtype)
 
 
+@pytest.mark.parametrize("spin", [None, 3])
 @pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
 @pytest.mark.parametrize("dim, colours, shape", CASES)
-def test_compiled_hops_and_paths_equal_the_reference(dim, colours, shape, dtype) -> None:
+def test_compiled_hops_and_paths_equal_the_reference(dim, colours, shape, dtype, spin) -> None:
+    """Spinors, and fields with an odd number of components (coarse grids carry K of them)."""
     links = _links(dim, colours, shape, dtype)
-    psi = _field((2, 3), shape, 2 if dim == 2 else 4, colours, dtype)  # (batch, channels, *L, S, N)
+    spin = spin or (2 if dim == 2 else 4)
+    psi = _field((2, 3), shape, spin, colours, dtype)  # (batch, channels, *L, S, N)
     fast, slow = Transporter(links), Transporter(links, backend="torch")
     assert fast.kernel is not None and slow.kernel is None
     paths = paths_up_to(dim, 2)
@@ -138,7 +141,7 @@ def test_compiled_phi4_dynamics_is_bitwise_the_torch_path(integrator: str, shape
     phi = torch.randn((5, *shape), generator=gen, dtype=torch.float64).to(dtype)
     pi = torch.randn((5, *shape), generator=gen, dtype=torch.float64).to(dtype)
     schedule = INTEGRATORS[integrator]().schedule(0.1, 7)
-    compiled = action.molecular_dynamics()
+    compiled = molecular_dynamics(action)
     assert compiled.accepts(phi)
     fast, slow = compiled.run(phi, pi, *schedule), ForceMoves(action.force).run(phi, pi, *schedule)
     assert (fast[0] - phi).abs().max() > 0.1  # the trajectory went somewhere
@@ -150,7 +153,7 @@ def test_compiled_phi4_results_are_the_callers(steps: int) -> None:
     """The kernel keeps a scratch pair between trajectories: a result it returned must survive the
     next trajectories (even and odd numbers of moves put the end point in either pair)."""
     action = Phi4Action(beta=0.576, lam=0.5)
-    dynamics = action.molecular_dynamics()
+    dynamics = molecular_dynamics(action)
     phi, pi = torch.randn(4, 8, 8, dtype=torch.float64), torch.randn(4, 8, 8, dtype=torch.float64)
     schedule = INTEGRATORS["leapfrog"]().schedule(0.1, steps)
     first = dynamics.run(phi, pi, *schedule)

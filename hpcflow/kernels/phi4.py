@@ -17,7 +17,6 @@ from torch import Tensor
 
 from hpcflow.kernels import compiled
 from hpcflow.kernels.dirac import neighbour_table
-from hpcflow.samplers.integrators import ForceMoves
 
 __all__ = ["Phi4Moves"]
 
@@ -30,16 +29,17 @@ def _rows(shape: tuple[int, ...]) -> Tensor:
 
 class Phi4Moves:
     """Runs a schedule for the phi^4 action: compiled for CPU float32/float64 fields without
-    autograd, the torch :class:`ForceMoves` otherwise.
+    autograd, by ``reference`` otherwise.
 
     Arguments:
         beta, lam: the couplings of :class:`~hpcflow.theories.phi4.Phi4Action`.
-        force: its force (the fallback).
+        reference: the torch runner of its force
+            (:class:`~hpcflow.samplers.integrators.ForceMoves`), for what the kernel does not take.
     """
 
-    def __init__(self, beta: float, lam: float, force) -> None:
+    def __init__(self, beta: float, lam: float, reference) -> None:
         self.beta, self.lam = beta, lam
-        self.reference = ForceMoves(force)
+        self.reference = reference
         self.ext = compiled()
         self._spare: tuple[Tensor, Tensor] | None = None  # a scratch pair that is never handed out
 

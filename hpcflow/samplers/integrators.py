@@ -8,7 +8,7 @@ An integrator is its *schedule*: a first kick :math:`\pi \mathrel{-}= b_0F(\phi)
 "drift, kick" :math:`\phi \mathrel{+}= a_k\pi`, :math:`\pi \mathrel{-}= b_kF(\phi)`.
 :class:`ForceMoves` runs a schedule with any force in torch (the reference); an action may offer
 a faster runner of the same schedule (:func:`molecular_dynamics`; phi^4's compiled one in
-:mod:`hpcflow.kernels.phi4`).
+:mod:`hpcflow.kernels.phi4`), which falls back on :class:`ForceMoves`.
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ class ForceMoves:
 
 
 def molecular_dynamics(action: object) -> MolecularDynamics:
-    """The action's own runner where it has one (``action.molecular_dynamics()``), else
-    :class:`ForceMoves` of its force."""
-    own = getattr(action, "molecular_dynamics", None)
-    return own() if own is not None else ForceMoves(action.force)
+    """:class:`ForceMoves` of the action's force, or the action's compiled runner built around it
+    where the action has one (``action.compiled_dynamics(reference)``)."""
+    reference = ForceMoves(action.force)
+    compiled = getattr(action, "compiled_dynamics", None)
+    return compiled(reference) if compiled is not None else reference
 
 
 class Integrator(Protocol):

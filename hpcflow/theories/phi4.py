@@ -83,16 +83,15 @@ class Phi4Action:
         local.sub_(1.0).mul_(4.0 * self.lam).add_(2.0).mul_(phi)
         return local.add_(neighbours, alpha=-self.beta)
 
-    def molecular_dynamics(self):
-        """The runner of HMC schedules for this action: :class:`hpcflow.kernels.phi4.Phi4Moves`
-        (compiled on the CPU where built, the torch reference otherwise); a subclass with a force
-        of its own gets the torch runner of that force."""
-        from hpcflow.kernels.phi4 import Phi4Moves  # the samplers' layer, imported only when sampling
-        from hpcflow.samplers.integrators import ForceMoves
+    def compiled_dynamics(self, reference):
+        """The compiled runner of HMC schedules for this action (:class:`hpcflow.kernels.phi4.Phi4Moves`,
+        which hands to ``reference``, the torch runner of this force, what it cannot take); a
+        subclass with a force of its own gets ``reference`` itself."""
+        from hpcflow.kernels.phi4 import Phi4Moves
 
         if type(self).force is not Phi4Action.force:
-            return ForceMoves(self.force)
-        return Phi4Moves(self.beta, self.lam, self.force)
+            return reference
+        return Phi4Moves(self.beta, self.lam, reference)
 
     @classmethod
     def from_m2_lam(cls, m2: float, lam_a: float) -> Phi4Action:

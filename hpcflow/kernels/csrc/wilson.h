@@ -140,7 +140,19 @@ void hop_apply(const cx<T>* __restrict psi, cx<T>* __restrict out, const cx<T>* 
         for (int64_t m = 0; m < leading; ++m) {
             const cx<T>* p = psi + (m * volume + y) * sn;
             cx<T>* o = out + (m * volume + x) * sn;
-            for (int s = 0; s < spins; ++s)
+            int s = 0;
+            for (; s + 1 < spins; s += 2) {  // two spins per SIMD vector
+                const int pair[2] = {s, s + 1};
+                Rows<T, 2> in[NC];
+                for (int c = 0; c < NC; ++c) in[c] = load_rows<T, 2, NC>(p, pair, c);
+                for (int a = 0; a < NC; ++a) {
+                    Rows<T, 2> acc = scale(w[a][0], in[0]);
+                    for (int c = 1; c < NC; ++c) acc += scale(w[a][c], in[c]);
+                    o[s * NC + a] = {acc.v[0], acc.v[1]};
+                    o[(s + 1) * NC + a] = {acc.v[2], acc.v[3]};
+                }
+            }
+            for (; s < spins; ++s)  // an odd spin count (coarse fields) leaves one
                 for (int a = 0; a < NC; ++a) {
                     cx<T> acc = {};
                     for (int c = 0; c < NC; ++c) acc += w[a][c] * p[s * NC + c];
