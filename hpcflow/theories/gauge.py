@@ -36,7 +36,9 @@ __all__ = [
     "random_su_n",
     "reunitarize",
     "topological_charge",
+    "path_links",
     "u1_links",
+    "u1_loop_angle",
     "u1_plaquette_angle",
     "u1_plaquette_exact",
     "wilson_loop",
@@ -60,26 +62,51 @@ def wilson_loop(u: Tensor, path: list[int]) -> Tensor:
         u: links ``(B, d, *L, N, N)``.
         path: the steps; the path must close.
     """
-    d = u.shape[1]
-    offset = [0] * d
     result = None
-    for step in path:
-        if step == 0 or abs(step) > d:
-            raise ValueError(f"path step {step}: expected +-1 .. +-{d}")
-        mu = abs(step) - 1
-        if step < 0:
-            offset[mu] -= 1
+    for mu, offset, forward in path_links(path, u.shape[1]):
         link = u[:, mu]
         for nu, o in enumerate(offset):
             if o:
                 link = torch.roll(link, shifts=-o, dims=nu + 1)
-        link = link if step > 0 else dagger(link)
+        link = link if forward else dagger(link)
+        result = link if result is None else result @ link
+    return result
+
+
+def path_links(path: list[int], dim: int) -> list[tuple[int, tuple[int, ...], bool]]:
+    """The links a closed path traverses from the origin: ``(mu, offset of the link's site,
+    forward)`` per step (a backward step along mu uses the link at ``y - mu``, daggered).
+
+    Raises ``ValueError`` for a step out of range or a path that does not close.
+    """
+    offset = [0] * dim
+    out = []
+    for step in path:
+        if step == 0 or abs(step) > dim:
+            raise ValueError(f"path step {step}: expected +-1 .. +-{dim}")
+        mu = abs(step) - 1
+        if step < 0:
+            offset[mu] -= 1
+        out.append((mu, tuple(offset), step > 0))
         if step > 0:
             offset[mu] += 1
-        result = link if result is None else result @ link
     if any(offset):
         raise ValueError(f"path {path} does not close (ends at offset {offset})")
-    return result
+    return out
+
+
+def u1_loop_angle(theta: Tensor, path: list[int]) -> Tensor:
+    r""":math:`\theta_C(x) = \sum_{l\in C}\pm\theta_l`, the U(1) angle of the closed path ``path``
+    (as :func:`wilson_loop`) starting at every site, ``(B, *L)``, for angles ``(B, d, *L)``."""
+    total = None
+    for mu, offset, forward in path_links(path, theta.shape[1]):
+        angle = theta[:, mu]
+        for nu, o in enumerate(offset):
+            if o:
+                angle = torch.roll(angle, shifts=-o, dims=nu + 1)
+        angle = angle if forward else -angle
+        total = angle if total is None else total + angle
+    return total
 
 
 def plaquette_field(u: Tensor, mu: int, nu: int) -> Tensor:
