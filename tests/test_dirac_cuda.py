@@ -11,6 +11,7 @@ import torch
 
 from hpcflow.dirac import WilsonDirac
 from hpcflow.dirac.cuda import SOURCE, cupy_available
+from hpcflow.dirac.cuda.kernels import WilsonCloverKernel
 from hpcflow.theories.gauge import random_su_n
 
 requires_gpu = pytest.mark.skipif(not cupy_available(), reason="no CUDA GPU visible to CuPy (pip install .[gpu])")
@@ -30,7 +31,8 @@ def test_backend_choice_is_validated() -> None:
     links = random_su_n((4, 2, 2, 2, 2), 3, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="backend = 'gpu'"):
         WilsonDirac(links, mass=0.1, backend="gpu")
-    assert WilsonDirac(links, mass=0.1).kernel is None  # CPU links: the torch reference
+    assert not isinstance(WilsonDirac(links, mass=0.1).kernel, WilsonCloverKernel)  # CPU links: no CuPy
+    assert WilsonDirac(links, mass=0.1, backend="torch").kernel is None
 
 
 @pytest.mark.gpu
