@@ -133,8 +133,8 @@ if [[ $HOROVOD == 1 ]] && ! "$VENV/bin/python" -c "import horovod.torch" 2>/dev/
 fi
 
 # The rest after h5py so that nothing replaces the MPI build with the serial wheel. The editable
-# install also compiles the CPU kernels (hpcflow/kernels/csrc, about 1.5 min on 2 cores) against
-# the torch installed above, hence no build isolation; HPCFLOW_KERNELS=0 skips them.
+# install also compiles the CPU kernels (hpcflow/kernels/csrc, about 10 s); HPCFLOW_KERNELS=0
+# skips them.
 "${PIP[@]}" --no-build-isolation -e ".[test]"
 if [[ ${HPCFLOW_KERNELS:-1} != 0 ]]; then
     "$VENV/bin/python" -c "from hpcflow.kernels import compiled, why_not_compiled; assert compiled(), why_not_compiled()"

@@ -205,3 +205,18 @@ def test_without_the_kernels_the_reference_runs_and_the_reason_is_given() -> Non
     env = {**os.environ, "HPCFLOW_KERNELS": "0", "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert "backend = 'compiled': HPCFLOW_KERNELS=0 selects the torch reference" in out
+
+
+def test_the_binding_refuses_tensors_it_cannot_pass_on() -> None:
+    from hpcflow.kernels import binding
+
+    links = _links(2, 1, (4, 4), torch.complex128).movedim(0, -3).reshape(16, 2, 1, 1).contiguous()
+    nbr = torch.zeros(16, 4, dtype=torch.int64)
+    psi = torch.zeros(1, 16, 2, 1, dtype=torch.complex64)
+    with pytest.raises(ValueError, match="psi: expected a contiguous CPU tensor of torch.complex128, got torch.complex64"):
+        binding.wilson(psi, links, nbr, torch.empty(0, dtype=torch.complex128), 2.0)
+    with pytest.raises(ValueError, match=r"psi \(1, 15, 2, 1\), direction 0 do not fit links"):
+        binding.hop(torch.zeros(1, 15, 2, 1, dtype=torch.complex128), links, nbr, 0, True)
+    phi = torch.zeros(2, 16, dtype=torch.float64)
+    with pytest.raises(ValueError, match="four distinct buffers"):
+        binding.phi4_md(phi, phi.clone(), nbr[:4, :2].contiguous(), 0.5, 2.0, 0.1, [], [phi] * 4)

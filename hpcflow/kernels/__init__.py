@@ -1,8 +1,8 @@
-"""Compiled CPU kernels (a torch C++ extension built by the install) and the switch to the torch
+"""Compiled CPU kernels (a C++ module built by the install, ``csrc/``) and the switch to the torch
 reference.
 
-:func:`compiled` returns the extension module, or ``None`` where it is not built or
-``HPCFLOW_KERNELS=0`` is set; :func:`why_not_compiled` says which. Every caller keeps the torch
+:func:`compiled` returns :mod:`.binding`, the tensor-level calls of the module, or ``None`` where
+it is not built or ``HPCFLOW_KERNELS=0`` is set; :func:`why_not_compiled` says which. Every caller keeps the torch
 code as the specification and falls back to it. What the kernels compute: :mod:`.dirac` (the
 Wilson(-clover) operator and parallel transports), :mod:`.phi4` (phi^4 molecular dynamics).
 """
@@ -21,16 +21,16 @@ def _load() -> tuple[ModuleType | None, str]:
     if os.environ.get("HPCFLOW_KERNELS", "1") == "0":
         return None, "HPCFLOW_KERNELS=0 selects the torch reference"
     try:
-        import torch  # noqa: F401  (the extension links against libtorch)
+        import torch  # noqa: F401  (first: its OpenMP runtime is the one the kernels then share)
 
-        from hpcflow.kernels import _cpu
+        from hpcflow.kernels import binding
     except ImportError as err:
-        return None, f"the extension hpcflow.kernels._cpu is not built ({err}); run `pip install --no-build-isolation -e .`"
-    return _cpu, ""
+        return None, f"the module hpcflow.kernels._cpu is not built ({err}); run `pip install -e .`"
+    return binding, ""
 
 
 def compiled() -> ModuleType | None:
-    """The extension module ``hpcflow.kernels._cpu``, or ``None`` (then use the torch reference)."""
+    """:mod:`hpcflow.kernels.binding` over the module ``_cpu``, or ``None`` (then use the torch reference)."""
     return _load()[0]
 
 
