@@ -64,13 +64,16 @@ def wilson_loop(u: Tensor, path: list[int]) -> Tensor:
     """
     result = None
     for mu, offset, forward in path_links(path, u.shape[1]):
-        link = u[:, mu]
-        for nu, o in enumerate(offset):
-            if o:
-                link = torch.roll(link, shifts=-o, dims=nu + 1)
+        link = _at_offset(u[:, mu], offset)
         link = link if forward else dagger(link)
         result = link if result is None else result @ link
     return result
+
+
+def _at_offset(field: Tensor, offset: tuple[int, ...]) -> Tensor:
+    """``out[x] = field[x + offset]`` over the lattice axes ``1 .. d`` of ``(B, *L, ...)``."""
+    moves = [(-o, nu + 1) for nu, o in enumerate(offset) if o]
+    return torch.roll(field, [m[0] for m in moves], [m[1] for m in moves]) if moves else field
 
 
 def path_links(path: list[int], dim: int) -> list[tuple[int, tuple[int, ...], bool]]:
@@ -100,10 +103,7 @@ def u1_loop_angle(theta: Tensor, path: list[int]) -> Tensor:
     (as :func:`wilson_loop`) starting at every site, ``(B, *L)``, for angles ``(B, d, *L)``."""
     total = None
     for mu, offset, forward in path_links(path, theta.shape[1]):
-        angle = theta[:, mu]
-        for nu, o in enumerate(offset):
-            if o:
-                angle = torch.roll(angle, shifts=-o, dims=nu + 1)
+        angle = _at_offset(theta[:, mu], offset)
         angle = angle if forward else -angle
         total = angle if total is None else total + angle
     return total
