@@ -98,10 +98,9 @@ def _operators(links: torch.Tensor, psi: torch.Tensor, device: str, naive: bool)
             op = WilsonDirac(links, mass=-0.4, csw=csw, backend=backend)
             extra = (CLOVER_FLOPS, CLOVER_REALS[backend] + spinor) if csw else (0, 0)
             out[f"{backend}-{op_name}"] = ((lambda op=op: op(psi)), flops + extra[0], reals + extra[1])
-        if backend != "cupy":
-            transporter = WilsonDirac(links, mass=-0.4, backend=backend).transporter
+        if backend != "cupy":  # the hops of the last operator's transporter
             steps = [s * (mu + 1) for mu in range(dim) for s in (1, -1)]
-            out[f"{backend}-hops"] = ((lambda t=transporter: [t.hop(psi, step) for step in steps]), hop_flops, hop_reals)
+            out[f"{backend}-hops"] = ((lambda t=op.transporter: [t.hop(psi, step) for step in steps]), hop_flops, hop_reals)
     return out
 
 

@@ -58,7 +58,7 @@ def spin_tables(gammas: Tensor) -> tuple[Tensor, Tensor]:
     return perm, power
 
 
-def chiral_blocks(local: Tensor, spin: int) -> Tensor:
+def chiral_blocks(local: Tensor) -> Tensor:
     """``(*L, S N, S N) -> (V, 2, H N, H N)``: the chirality blocks of a site-local matrix, after
     checking that it has no other entries."""
     n2 = local.shape[-1]
@@ -131,7 +131,6 @@ class CompiledWilson:
     def __init__(self, links: Tensor, gammas: Tensor, gamma5: Tensor, diagonal: float, clover: Tensor | None) -> None:
         self.transport = CompiledTransport(links)
         self.ext = self.transport.ext
-        self.spin = gammas.shape[-1]
         theirs, ours = spin_tables(gammas), self.ext.spin_basis(gammas.shape[0])
         if not all(torch.equal(a, b) for a, b in zip(theirs, ours)):
             raise ValueError("the gamma matrices differ from the chiral basis the compiled kernel implements")
@@ -141,7 +140,7 @@ class CompiledWilson:
             self.local = torch.empty(0, dtype=links.dtype)
         else:
             eye = torch.eye(clover.shape[-1], dtype=clover.dtype, device=clover.device)
-            self.local = chiral_blocks(clover + diagonal * eye, self.spin)
+            self.local = chiral_blocks(clover + diagonal * eye)
 
     def accepts(self, psi: Tensor) -> bool:
         """Whether the kernel can apply to ``psi``."""

@@ -66,7 +66,17 @@ class Integrator(Protocol):
     def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]: ...
 
 
-class Leapfrog:
+class _Scheduled:
+    """An integrator given by its schedule, run by the torch :class:`ForceMoves` when called."""
+
+    def schedule(self, eps: float, n: int) -> Schedule:  # noqa: D102
+        raise NotImplementedError
+
+    def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
+        return ForceMoves(force).run(phi, pi, *self.schedule(eps, n))
+
+
+class Leapfrog(_Scheduled):
     r"""Leapfrog (velocity Verlet, PQP): :math:`\pi \mathrel{-}= \frac{\epsilon}{2}F`,
     :math:`\phi \mathrel{+}= \epsilon\pi`, :math:`\pi \mathrel{-}= \frac{\epsilon}{2}F`; the inner
     half kicks are merged, so ``n`` steps cost ``n`` force evaluations."""
@@ -76,11 +86,8 @@ class Leapfrog:
     def schedule(self, eps: float, n: int) -> Schedule:  # noqa: D102
         return 0.5 * eps, [(eps, eps if step < n - 1 else 0.5 * eps) for step in range(n)]
 
-    def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
-        return ForceMoves(force).run(phi, pi, *self.schedule(eps, n))
 
-
-class Omelyan:
+class Omelyan(_Scheduled):
     r"""Second-order minimum-norm integrator (Omelyan, Mryglod, Folk 2003; PQPQP):
 
     :math:`\pi \mathrel{-}= \lambda\epsilon F`, :math:`\phi \mathrel{+}= \frac{\epsilon}{2}\pi`,
@@ -103,9 +110,6 @@ class Omelyan:
             moves.append((0.5 * eps, (1.0 - 2.0 * lam) * eps))
             moves.append((0.5 * eps, 2.0 * lam * eps if step < n - 1 else lam * eps))
         return lam * eps, moves
-
-    def __call__(self, phi: Tensor, pi: Tensor, force: Force, eps: float, n: int) -> tuple[Tensor, Tensor]:
-        return ForceMoves(force).run(phi, pi, *self.schedule(eps, n))
 
 
 INTEGRATORS: dict[str, type[Leapfrog] | type[Omelyan]] = {"leapfrog": Leapfrog, "omelyan": Omelyan}

@@ -11,8 +11,6 @@ struct cx {
 };
 
 template <typename T>
-inline cx<T> operator+(cx<T> a, cx<T> b) { return {a.re + b.re, a.im + b.im}; }
-template <typename T>
 inline cx<T> operator-(cx<T> a, cx<T> b) { return {a.re - b.re, a.im - b.im}; }
 template <typename T>
 inline cx<T> operator*(cx<T> a, cx<T> b) { return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; }
@@ -20,10 +18,5 @@ template <typename T>
 inline cx<T> operator*(T s, cx<T> a) { return {s * a.re, s * a.im}; }
 template <typename T>
 inline cx<T>& operator+=(cx<T>& a, cx<T> b) { a.re += b.re; a.im += b.im; return a; }
-template <typename T>
-inline cx<T>& operator-=(cx<T>& a, cx<T> b) { a.re -= b.re; a.im -= b.im; return a; }
-// conj(a) * b
-template <typename T>
-inline cx<T> cmul_conj(cx<T> a, cx<T> b) { return {a.re * b.re + a.im * b.im, a.re * b.im - a.im * b.re}; }
 
 }  // namespace hpcflow

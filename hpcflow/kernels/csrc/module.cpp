@@ -22,21 +22,18 @@ T* ptr(unsigned long long address) {
     return reinterpret_cast<T*>(static_cast<uintptr_t>(address));
 }
 
+// callers check colours in 1..3 first
 template <typename F>
-bool with_colours(int colours, F&& run) {
-    switch (colours) {
-        case 1: run(std::integral_constant<int, 1>{}); return true;
-        case 2: run(std::integral_constant<int, 2>{}); return true;
-        case 3: run(std::integral_constant<int, 3>{}); return true;
-        default: return false;
-    }
+void with_colours(int colours, F&& run) {
+    if (colours == 1) run(std::integral_constant<int, 1>{});
+    else if (colours == 2) run(std::integral_constant<int, 2>{});
+    else run(std::integral_constant<int, 3>{});
 }
 
 template <typename F>
-bool with_precision(int is_double, F&& run) {
+void with_precision(int is_double, F&& run) {
     if (is_double) run(double{});
     else run(float{});
-    return true;
 }
 
 // wilson(psi, out, links, neighbours, local or 0, diag, dims, colours, volume, batch, double, threads)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from hpcflow.theories.gauge import path_links
 
@@ -35,10 +36,16 @@ class Loop:
         """Links on the path, :math:`l_C`."""
         return len(self.path)
 
+    @cached_property
+    def links(self) -> list[tuple[int, tuple[int, int], bool]]:
+        """The links of the path from the origin (:func:`~hpcflow.theories.gauge.path_links`)."""
+        return path_links(list(self.path), 2)
+
+    @lru_cache(maxsize=16)
     def laplacian_factor(self, shape: tuple[int, ...]) -> int:
         """:math:`k_C = \\sum_l n_l^2` on a periodic lattice of ``shape`` (the same at every site)."""
         counts: Counter = Counter()
-        for mu, offset, forward in path_links(list(self.path), len(shape)):
+        for mu, offset, forward in self.links:
             site = tuple(o % n for o, n in zip(offset, shape))
             counts[(mu, site)] += 1 if forward else -1
         return sum(n * n for n in counts.values())

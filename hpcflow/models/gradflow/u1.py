@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from hpcflow.models.gradflow.loops import Loop
-from hpcflow.theories.gauge import path_links, u1_loop_angle
+from hpcflow.theories.gauge import u1_loop_angle
 
 __all__ = ["AffineCoefficients", "U1GradientFlow"]
 
@@ -76,7 +76,7 @@ class U1GradientFlow(nn.Module):
             angle = u1_loop_angle(theta, list(loop.path))
             sin = c[i] * torch.sin(angle)
             div = div + c[i] * loop.laplacian_factor(shape) * torch.cos(angle).flatten(1).sum(1)
-            for mu, offset, forward in path_links(list(loop.path), 2):
+            for mu, offset, forward in loop.links:
                 # theta_mu(y) enters C(x) at x = y - offset with sign +-1: Z = -dS~/dtheta = +-c sin theta_C
                 moved = torch.roll(sin, shifts=offset, dims=(1, 2))
                 z[mu] = z[mu] + moved if forward else z[mu] - moved
