@@ -32,7 +32,7 @@ from hpcflow.dirac.cuda.kernels import WilsonCloverKernel, cupy_available
 from hpcflow.dirac.gamma import gamma_basis, sigma_munu
 from hpcflow.dirac.transport import Transporter
 from hpcflow.kernels import compiled, why_not_compiled
-from hpcflow.kernels.dirac import CompiledWilson
+from hpcflow.kernels.dirac import CompiledTransport, CompiledWilson
 from hpcflow.theories.gauge import dagger, wilson_loop
 
 __all__ = ["WilsonDirac", "clover_field_strength"]
@@ -85,7 +85,8 @@ class WilsonDirac:
         if backend == "cupy" or (backend == "auto" and fits and cupy_available()):
             self.kernel = WilsonCloverKernel(links, self.gammas, self.dim + mass, self.clover)
         elif backend == "compiled" or (backend == "auto" and self.transporter.kernel is not None):
-            self.kernel = CompiledWilson(links, self.gammas, self.gamma5, self.dim + mass, self.clover)
+            transport = self.transporter.kernel or CompiledTransport(links)  # the hops' tables, built once
+            self.kernel = CompiledWilson(transport, self.gammas, self.gamma5, self.dim + mass, self.clover)
 
     @property
     def kappa(self) -> float:

@@ -122,22 +122,24 @@ class CompiledWilson:
     :class:`hpcflow.dirac.wilson.WilsonDirac`, whose operator it is.
 
     Arguments:
-        links: ``(d, *L, N, N)`` with the boundary phases on them.
+        transport: the compiled hops of the operator's links (boundary phases on them), whose
+            site-major links and neighbour table the operator shares.
         gammas: ``(d, S, S)`` in a chiral basis; ``gamma5`` its chirality (for the adjoint).
         diagonal: :math:`d + m`.
         clover: the clover matrix ``(*L, S N, S N)`` or ``None``.
     """
 
-    def __init__(self, links: Tensor, gammas: Tensor, gamma5: Tensor, diagonal: float, clover: Tensor | None) -> None:
-        self.transport = CompiledTransport(links)
-        self.ext = self.transport.ext
+    def __init__(self, transport: CompiledTransport, gammas: Tensor, gamma5: Tensor, diagonal: float,
+                 clover: Tensor | None) -> None:
+        self.transport = transport
+        self.ext = transport.ext
         theirs, ours = spin_tables(gammas), self.ext.spin_basis(gammas.shape[0])
         if not all(torch.equal(a, b) for a, b in zip(theirs, ours)):
             raise ValueError("the gamma matrices differ from the chiral basis the compiled kernel implements")
         self.gamma5 = gamma5
         self.diagonal = diagonal
         if clover is None:
-            self.local = torch.empty(0, dtype=links.dtype)
+            self.local = torch.empty(0, dtype=transport.dtype)
         else:
             eye = torch.eye(clover.shape[-1], dtype=clover.dtype, device=clover.device)
             self.local = chiral_blocks(clover + diagonal * eye)
