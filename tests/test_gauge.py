@@ -27,9 +27,9 @@ from hpcflow.theories.gauge import (
     topological_charge,
     u1_links,
     u1_plaquette_angle,
-    u1_plaquette_exact,
     wilson_loop,
 )
+from hpcflow.theories.gauge_exact import u1_plaquette_exact
 
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import cli_env, hpcflow_cmd
-from hpcflow.theories.gauge import u1_plaquette_exact
+from hpcflow.theories.gauge_exact import u1_plaquette_exact
 from hpcflow.workflow.analyze import analyze
 from hpcflow.workflow.runcard import RunCardError, load_runcard
 from hpcflow.workflow.sample import sample
@@ -93,11 +93,11 @@ def test_su3_links_are_stored_and_stay_in_the_group(tmp_path: Path) -> None:
 def test_gauge_cards_are_validated(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(U1.format(dir=tmp_path / "run").replace("shape = [8, 8]", "shape = [8, 8, 8]")
-                   .replace('kind = "hmc"', 'kind = "nmcmc"'))
+                   .replace('kind = "hmc"', 'kind = "fhmc"'))
     with pytest.raises(RunCardError) as info:
         load_runcard(bad)
     text = str(info.value)
-    assert "the U(1) theory is two-dimensional" in text and "gauge theories are sampled with 'hmc'" in text
+    assert "the U(1) theory is two-dimensional" in text and "flow HMC is implemented for phi4" in text
     for card in ("u1_32x32_b3.toml", "su3_16x8x8x8_b5.8.toml"):
         assert load_runcard(Path(__file__).resolve().parent.parent / "jobs" / "cards" / card).theory["beta"] > 0
 

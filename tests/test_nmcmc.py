@@ -13,7 +13,7 @@ from hpcflow.analysis.gamma import gamma_method
 from hpcflow.analysis.observables import phi4_reweighted
 from hpcflow.io.store import ConfigStore
 from hpcflow.lattice.rng import ChainRNG
-from hpcflow.models.flows import FlowSpec, build_flow, effective_sample_size
+from hpcflow.models.flows import FlowSpec, NormalPrior, build_flow, effective_sample_size
 from hpcflow.models.flows.loss import imh_acceptance
 from hpcflow.samplers.nmcmc import NMCMC, NonFiniteWeights
 from hpcflow.theories.phi4 import Phi4Action, energy_density, free_propagator, magnetization
@@ -72,6 +72,8 @@ def test_independence_metropolis_is_exact_with_an_imperfect_flow() -> None:
 class _HoleyFlow(torch.nn.Module):
     """The identity map with log q = log r(z), except a NaN log q wherever z[0, 0] > 0.5: a flow
     with a numerical hole, for the rejection of non-finite weights."""
+
+    prior = NormalPrior()
 
     def push(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_r = -0.5 * z.pow(2).flatten(1).sum(1) - 0.5 * z[0].numel() * math.log(2 * math.pi)

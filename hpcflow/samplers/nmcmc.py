@@ -1,6 +1,8 @@
 r"""Neural Markov-chain Monte Carlo: independence Metropolis with flow proposals.
 
-Each chain proposes :math:`\phi' = f(z')`, :math:`z' \sim r` from its own random stream, and
+Each chain proposes :math:`\phi' = f(z')`, :math:`z' \sim r` from its own random stream (``r``
+the model's base distribution: Gaussian latents of a coupling flow, Haar-random links of a
+gradient-flow map), and
 accepts with :math:`\min(1, w(\phi')/w(\phi))`, :math:`\log w = -S(\phi) - \log q(\phi)`. The
 chain is exact for any flow; the flow only sets the acceptance. Proposals are computed ``chunk``
 steps ahead for all chains in one flow call (bounded memory: ``chunk x B`` fields), in float64.
@@ -26,7 +28,8 @@ import torch
 from torch import Tensor
 
 from hpcflow.lattice.rng import ChainRNG
-from hpcflow.models.flows.flow import Flow
+from torch import nn
+
 from hpcflow.theories.action import Action
 
 __all__ = ["NMCMC", "NMCMCInfo", "NMCMCState", "NonFiniteWeights"]
@@ -38,7 +41,7 @@ class NonFiniteWeights(RuntimeError):
 
 @dataclass(frozen=True)
 class NMCMCState:
-    """Current fields ``(B, *L)``, their action and model log-density ``(B,)``."""
+    """Current fields ``(B, ...)``, their action and model log-density ``(B,)``."""
 
     phi: Tensor
     action: Tensor
@@ -52,7 +55,7 @@ class NMCMCState:
 
 @dataclass(frozen=True)
 class NMCMCInfo:
-    """Per-chain outcome of one update: the proposal ``(B, *L)``, its log weight and acceptance ``(B,)``."""
+    """Per-chain outcome of one update: the proposal ``(B, ...)``, its log weight and acceptance ``(B,)``."""
 
     proposal: Tensor
     log_w: Tensor
@@ -63,14 +66,15 @@ class NMCMC:
     """Independence Metropolis sampler over a batch of chains.
 
     Arguments:
-        flow: the proposal density (evaluated in float64, without gradients, on the device of ``rng``).
+        flow: the proposal density, a model of :mod:`hpcflow.models.registry` (evaluated in float64,
+            without gradients, on the device of ``rng``).
         action: the target action.
-        shape: lattice shape ``(L0, L1)``.
+        shape: lattice shape ``(L0, L1)`` (the model's prior lays out the fields on it).
         rng: per-chain random streams.
         chunk: update steps whose proposals are computed together.
     """
 
-    def __init__(self, flow: Flow, action: Action, shape: tuple[int, ...], rng: ChainRNG, chunk: int = 64) -> None:
+    def __init__(self, flow: nn.Module, action: Action, shape: tuple[int, ...], rng: ChainRNG, chunk: int = 64) -> None:
         if chunk < 1:
             raise ValueError(f"chunk = {chunk}: must be >= 1")
         self.flow = flow.double().eval().to(rng.device)
@@ -82,11 +86,11 @@ class NMCMC:
 
     def _refill(self) -> None:
         b = len(self.rng)
-        z = torch.empty((self.chunk, b, *self.shape), dtype=torch.float64, device=self.rng.device)
-        log_u = torch.empty((self.chunk, b), dtype=torch.float64, device=self.rng.device)
+        latents, log_u = [], torch.empty((self.chunk, b), dtype=torch.float64, device=self.rng.device)
         for t in range(self.chunk):
-            z[t] = self.rng.normal(self.shape)
+            latents.append(self.flow.prior.draw(self.rng, self.shape))
             log_u[t] = torch.log(self.rng.uniform())
+        z = torch.stack(latents)
         with torch.no_grad():
             phi, log_q = self.flow.push(z.flatten(0, 1))
         self.queue = {
@@ -126,7 +130,7 @@ class NMCMC:
         p = self._next()
         log_w = -p["action"] - p["log_q"]
         accepted = torch.isfinite(log_w) & (p["log_u"] < log_w - state.log_w)
-        mask = accepted.view(-1, *([1] * len(self.shape)))
+        mask = accepted.view(-1, *([1] * (p["phi"].dim() - 1)))
         new = NMCMCState(
             phi=torch.where(mask, p["phi"], state.phi),
             action=torch.where(accepted, p["action"], state.action),

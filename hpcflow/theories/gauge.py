@@ -28,6 +28,7 @@ from hpcflow.lattice.geometry import shift
 __all__ = [
     "U1Action",
     "WilsonGaugeAction",
+    "at_offset",
     "dagger",
     "gauge_transform",
     "identity_links",
@@ -40,7 +41,6 @@ __all__ = [
     "u1_links",
     "u1_loop_angle",
     "u1_plaquette_angle",
-    "u1_plaquette_exact",
     "wilson_loop",
 ]
 
@@ -64,13 +64,13 @@ def wilson_loop(u: Tensor, path: list[int]) -> Tensor:
     """
     result = None
     for mu, offset, forward in path_links(path, u.shape[1]):
-        link = _at_offset(u[:, mu], offset)
+        link = at_offset(u[:, mu], offset)
         link = link if forward else dagger(link)
         result = link if result is None else result @ link
     return result
 
 
-def _at_offset(field: Tensor, offset: tuple[int, ...]) -> Tensor:
+def at_offset(field: Tensor, offset: tuple[int, ...]) -> Tensor:
     """``out[x] = field[x + offset]`` over the lattice axes ``1 .. d`` of ``(B, *L, ...)``."""
     moves = [(-o, nu + 1) for nu, o in enumerate(offset) if o]
     return torch.roll(field, [m[0] for m in moves], [m[1] for m in moves]) if moves else field
@@ -103,7 +103,7 @@ def u1_loop_angle(theta: Tensor, path: list[int]) -> Tensor:
     (as :func:`wilson_loop`) starting at every site, ``(B, *L)``, for angles ``(B, d, *L)``."""
     total = None
     for mu, offset, forward in path_links(path, theta.shape[1]):
-        angle = _at_offset(theta[:, mu], offset)
+        angle = at_offset(theta[:, mu], offset)
         angle = angle if forward else -angle
         total = angle if total is None else total + angle
     return total
@@ -158,23 +158,6 @@ class U1Action:
         f0 = s - shift(s, 1, -1)
         f1 = shift(s, 0, -1) - s
         return self.beta * torch.stack([f0, f1], 1)
-
-
-def u1_plaquette_exact(beta: float, volume: int) -> float:
-    r""":math:`\langle\cos\theta_P\rangle` on a periodic 2D torus of ``volume`` plaquettes.
-
-    :math:`Z = \sum_n I_n(\beta)^V`, so :math:`\langle\cos\theta_P\rangle = \frac{1}{V}\partial_\beta\log Z
-    = \sum_n I_n^{V-1} I_n' / \sum_n I_n^V` with :math:`I_n' = (I_{n-1} + I_{n+1})/2`; summed with
-    exponentially scaled Bessel functions until the terms vanish. ``V -> inf``: :math:`I_1/I_0`.
-    """
-    from scipy.special import ive
-
-    n = torch.arange(-60, 61, dtype=torch.float64).numpy()
-    i_n = ive(n, beta)
-    di_n = 0.5 * (ive(n - 1, beta) + ive(n + 1, beta))
-    ratio = i_n / i_n.max()
-    weights = ratio ** (volume - 1)
-    return float((weights * di_n).sum() / (weights * i_n).sum())
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from hpcflow.samplers.gauge_hmc import GaugeHMC
 from hpcflow.samplers.hmc import HMC, HMCState, StepSizeTuner
 from hpcflow.samplers.integrators import INTEGRATORS
 from hpcflow.samplers.nmcmc import NMCMC, NMCMCState
-from hpcflow.theories.phi4 import energy_density, magnetization
 from hpcflow.workflow.model_io import ModelError, flow_path, load_flow
 from hpcflow.workflow.runcard import RunCard
 from hpcflow.workflow.theories import theory_of
@@ -37,8 +36,8 @@ class ChainSampler(abc.ABC):
     """A batch of Markov chains driven by the sampling stage."""
 
     kind: ClassVar[str]
-    records: ClassVar[dict[str, str]]
-    """Per-update datasets (name -> HDF5 dtype)."""
+    records: dict[str, str]
+    """Per-update datasets (name -> HDF5 dtype), of the kind or set per instance."""
     measurements: ClassVar[dict[str, str]] = {}
     """Extra per-measurement observables (name -> HDF5 dtype)."""
     chain_axes: ClassVar[dict[str, int]]
@@ -160,7 +159,7 @@ class FHMCChains(HMCChains):
             path, key = flow_path(self.card)
             raise ModelError(f"{key} = {str(path)!r}: flow HMC needs a smooth map and {why}; train an affine flow "
                              "with a smooth activation (tanh, gelu, silu) for it")
-        self.pulled_back = PulledBackAction(flow.double().to(self.rng.device), self.card.action())
+        self.pulled_back = PulledBackAction(flow.double().to(self.rng.device), self.theory.action())
         return HMC(self.pulled_back, INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=self.rng)
 
     def initial(self) -> HMCState:
@@ -171,10 +170,13 @@ class FHMCChains(HMCChains):
 
 
 class NMCMCChains(ChainSampler):
-    """Independence Metropolis with a trained flow (``kind = "nmcmc"``)."""
+    """Independence Metropolis with a trained model (``kind = "nmcmc"``): a coupling flow for
+    phi^4, a gradient-flow map for gauge fields. Besides the log weights and accept flags it
+    records the theory's :meth:`~hpcflow.workflow.theories.Theory.proposal_observables` of every
+    proposal (``proposal_M``, ``proposal_e`` for phi^4; ``proposal_plaquette`` and, for U(1),
+    ``proposal_Q``)."""
 
     kind = "nmcmc"
-    records = {"log_w": "f8", "accepted": "i1", "proposal_M": "f8", "proposal_e": "f8"}
     measurements = {"log_w": "f8"}
     chain_axes = {"phi": 0, "action": 0, "log_q": 0, **{f"queue_{k}": 1 for k in ("phi", "log_q", "action", "log_u")}}
 
@@ -183,21 +185,18 @@ class NMCMCChains(ChainSampler):
         super().__init__(card, chains, world, device)
         s = card.sampler
         flow = load_flow(card)
-        self.nmcmc = NMCMC(flow, card.action(), tuple(card.theory["shape"]), self.rng, chunk=s["chunk"])
-        # a chunk of proposals per chain, each through the conditioners' widest layer (no gradients)
-        self.buffers = s["chunk"] * (4.0 + 2.0 * max(flow.spec.hidden, default=1))
+        self.nmcmc = NMCMC(flow, self.theory.action(), tuple(card.theory["shape"]), self.rng, chunk=s["chunk"])
+        self.records = {"log_w": "f8", "accepted": "i1",
+                        **{f"proposal_{k}": "f8" for k in self.theory.proposal_names}}
+        self.buffers = s["chunk"] * flow.spec.proposal_buffers()  # a chunk of proposals per chain, no gradients
 
     def initial(self) -> NMCMCState:
         return self.nmcmc.init()
 
     def step(self, state: NMCMCState) -> tuple[NMCMCState, dict[str, Tensor]]:
         state, info = self.nmcmc.step(state)
-        return state, {
-            "log_w": info.log_w,
-            "accepted": info.accepted,
-            "proposal_M": magnetization(info.proposal),
-            "proposal_e": energy_density(info.proposal),
-        }
+        observed = self.theory.proposal_observables(info.proposal)
+        return state, {"log_w": info.log_w, "accepted": info.accepted, **{f"proposal_{k}": v for k, v in observed.items()}}
 
     def measure(self, state: NMCMCState) -> dict[str, Tensor]:
         self.nmcmc.check_started(state, list(self.chains))

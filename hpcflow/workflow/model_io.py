@@ -1,5 +1,6 @@
-"""Trained flows on disk: ``flow.pt`` holds the architecture, the lattice it was trained on and
-the parameters; loading checks the architecture against the run card."""
+"""Trained models on disk: ``flow.pt`` holds the architecture (a coupling flow or a gradient-flow
+map, :mod:`hpcflow.models.registry`), the lattice it was trained on and the parameters; loading
+checks the architecture against the run card."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch
 
 from hpcflow.io.atomic import atomic_write
 from hpcflow.io.checkpoint import has_checkpoint
-from hpcflow.models.flows.flow import Flow, FlowSpec, build_flow
+from torch import nn
+
+from hpcflow.models.registry import ModelSpec, build_model, spec_from_dict
 from hpcflow.workflow.runcard import RunCard
 
 __all__ = [
@@ -18,8 +21,8 @@ __all__ = [
     "check_compatible",
     "check_flow_inputs",
     "flow_path",
-    "flow_spec",
     "load_flow",
+    "model_spec",
     "load_parameters",
     "read_flow",
     "save_flow",
@@ -30,12 +33,13 @@ class ModelError(ValueError):
     """A model file that is missing or does not fit the run card."""
 
 
-def flow_spec(card: RunCard) -> FlowSpec:
-    """The :class:`FlowSpec` of the card's ``[model]`` section."""
-    return FlowSpec.from_dict(card.data["model"])
+def model_spec(card: RunCard) -> ModelSpec:
+    """The architecture of the card's ``[model]`` section (a gradient flow's group is the theory's)."""
+    model = card.data["model"]
+    return spec_from_dict({**model, "group": card.theory["name"]} if model.get("kind") == "gradflow" else model)
 
 
-def save_flow(path: Path, flow: Flow, shape: tuple[int, ...], meta: dict[str, Any]) -> None:
+def save_flow(path: Path, flow: nn.Module, shape: tuple[int, ...], meta: dict[str, Any]) -> None:
     """Atomically write the flow with its architecture and training lattice."""
     state = {k: v.detach().cpu() for k, v in flow.state_dict().items()}
     payload = {"spec": flow.spec.to_dict(), "shape": list(shape), "state_dict": state, "meta": meta}
@@ -46,15 +50,15 @@ def check_compatible(stored_spec: dict[str, Any], card: RunCard, what: str) -> N
     """Refuse a stored architecture that differs from the card's ``[model]``."""
     if "model" not in card.data:
         return
-    wanted = flow_spec(card).to_dict()
-    stored_spec = FlowSpec.from_dict(stored_spec).to_dict()  # keys added since it was written take their defaults
+    wanted = model_spec(card).to_dict()
+    stored_spec = spec_from_dict(stored_spec).to_dict()  # keys added since it was written take their defaults
     diff = sorted(k for k in wanted if stored_spec.get(k) != wanted[k])
     if diff:
         details = ", ".join(f"{k}: {stored_spec.get(k)!r} there, {wanted[k]!r} in the card" for k in diff)
         raise ModelError(f"{what} was made for another architecture ({details})")
 
 
-def load_parameters(flow: Flow, state_dict: dict[str, Any], what: str) -> None:
+def load_parameters(flow: nn.Module, state_dict: dict[str, Any], what: str) -> None:
     """Load ``state_dict`` into ``flow``; parameters of another layout (e.g. a flow written by an
     hpcflow whose conditioners were laid out differently) get a :class:`ModelError`."""
     try:
@@ -79,7 +83,7 @@ def _read_payload(path: Path, key: str) -> dict[str, Any]:
     return payload
 
 
-def read_flow(path: Path, card: RunCard, key: str = "[sampler].model") -> tuple[Flow, dict[str, Any]]:
+def read_flow(path: Path, card: RunCard, key: str = "[sampler].model") -> tuple[nn.Module, dict[str, Any]]:
     """A trained flow and what was stored with it: ``{"shape": training lattice, **meta}``;
     ``key`` names the card key that led to ``path`` in messages."""
     payload = _read_payload(path, key)
@@ -87,7 +91,7 @@ def read_flow(path: Path, card: RunCard, key: str = "[sampler].model") -> tuple[
         raise ModelError(f"{key} = {str(path)!r}: trained on a {len(payload['shape'])}D lattice {payload['shape']}, "
                          f"the card's lattice is {len(card.theory['shape'])}D")
     check_compatible(payload["spec"], card, str(path))
-    flow = build_flow(FlowSpec.from_dict(payload["spec"]))
+    flow = build_model(spec_from_dict(payload["spec"]), card.theory)
     load_parameters(flow, payload["state_dict"], str(path))
     return flow, {"shape": payload["shape"], **payload["meta"]}
 
@@ -100,7 +104,7 @@ def flow_path(card: RunCard) -> tuple[Path, str]:
     return card.run_dir / "model" / "flow.pt", "[model] (trained into the run directory)"
 
 
-def load_flow(card: RunCard) -> Flow:
+def load_flow(card: RunCard) -> nn.Module:
     """The card's trained flow for sampling on its lattice (any even shape: volume transfer)."""
     path, key = flow_path(card)
     return read_flow(path, card, key)[0]

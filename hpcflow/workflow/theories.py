@@ -26,6 +26,7 @@ from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.gauge_hmc import GaugeHMC
 from hpcflow.samplers.hmc import HMC
 from hpcflow.samplers.integrators import INTEGRATORS
+from hpcflow.theories.action import Action
 from hpcflow.theories.gauge import (
     U1Action,
     WilsonGaugeAction,
@@ -46,6 +47,8 @@ class Theory(abc.ABC):
     name: ClassVar[str]
     field: ClassVar[str]
     dtype: ClassVar[str]
+    proposal_names: ClassVar[tuple[str, ...]]
+    """The keys of :meth:`proposal_observables`."""
 
     def __init__(self, card: RunCard) -> None:
         self.card = card
@@ -60,6 +63,10 @@ class Theory(abc.ABC):
         """Starting fields of all chains."""
 
     @abc.abstractmethod
+    def action(self) -> Action:
+        """The action of ``[theory]``: the one HMC, NMCMC and the training use."""
+
+    @abc.abstractmethod
     def hmc(self, rng: ChainRNG) -> HMC | GaugeHMC:
         """The HMC sampler of this theory."""
 
@@ -71,9 +78,14 @@ class Theory(abc.ABC):
     def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
         """Values of :meth:`observables` for fields ``(B, ...)``."""
 
+    @abc.abstractmethod
+    def proposal_observables(self, field: Tensor) -> dict[str, Tensor]:
+        """What NMCMC records of every proposal ``(B, ...)`` (``proposal_<name>``, float64), for
+        reweighting the proposals and checking the chain against them."""
+
 
 class Phi4(Theory):
-    name, field, dtype = "phi4", "phi", "f8"
+    name, field, dtype, proposal_names = "phi4", "phi", "f8", ("M", "e")
 
     def action(self) -> Phi4Action:
         return self.card.action()
@@ -94,9 +106,12 @@ class Phi4(Theory):
     def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
         return {"action": action, "M": magnetization(field), "e": energy_density(field), "C": timeslice_correlator(field)}
 
+    def proposal_observables(self, field: Tensor) -> dict[str, Tensor]:
+        return {"M": magnetization(field), "e": energy_density(field)}
+
 
 class U1(Theory):
-    name, field, dtype = "u1", "links", "f8"
+    name, field, dtype, proposal_names = "u1", "links", "f8", ("plaquette", "Q")
 
     def field_shape(self) -> tuple[int, ...]:
         return (2, *self.shape)
@@ -106,21 +121,25 @@ class U1(Theory):
             return torch.zeros((len(rng), *self.field_shape()), dtype=torch.float64, device=rng.device)
         return math.pi * (2.0 * rng.uniform(self.field_shape()) - 1.0)
 
+    def action(self) -> U1Action:
+        return U1Action(beta=self.card.theory["beta"])
+
     def hmc(self, rng: ChainRNG) -> HMC:
         s = self.card.sampler
-        action = U1Action(beta=self.card.theory["beta"])
-        return HMC(action, INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=rng)
+        return HMC(self.action(), INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=rng)
 
     def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {"action": ((), "f8"), "plaquette": ((), "f8"), "Q": ((), "f8")}
 
     def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
-        plaq = torch.cos(u1_plaquette_angle(field)).flatten(1).mean(1)
-        return {"action": action, "plaquette": plaq, "Q": topological_charge(field)}
+        return {"action": action, **self.proposal_observables(field)}
+
+    def proposal_observables(self, field: Tensor) -> dict[str, Tensor]:
+        return {"plaquette": torch.cos(u1_plaquette_angle(field)).flatten(1).mean(1), "Q": topological_charge(field)}
 
 
 class SUN(Theory):
-    field, dtype = "links", "c16"
+    field, dtype, proposal_names = "links", "c16", ("plaquette",)
     n: ClassVar[int]
 
     def field_shape(self) -> tuple[int, ...]:
@@ -133,15 +152,21 @@ class SUN(Theory):
         noise = torch.complex(rng.normal(self.field_shape()), rng.normal(self.field_shape()))
         return reunitarize(noise)
 
+    def action(self) -> WilsonGaugeAction:
+        return WilsonGaugeAction(beta=self.card.theory["beta"])
+
     def hmc(self, rng: ChainRNG) -> GaugeHMC:
         s = self.card.sampler
-        return GaugeHMC(WilsonGaugeAction(beta=self.card.theory["beta"]), tau=s["tau"], n_steps=s["steps"], rng=rng)
+        return GaugeHMC(self.action(), tau=s["tau"], n_steps=s["steps"], rng=rng)
 
     def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {"action": ((), "f8"), "plaquette": ((), "f8")}
 
     def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
-        return {"action": action, "plaquette": WilsonGaugeAction.mean_plaquette(field)}
+        return {"action": action, **self.proposal_observables(field)}
+
+    def proposal_observables(self, field: Tensor) -> dict[str, Tensor]:
+        return {"plaquette": WilsonGaugeAction.mean_plaquette(field)}
 
 
 class SU2(SUN):

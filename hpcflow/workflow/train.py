@@ -1,12 +1,14 @@
-r"""The training stage: a flow trained by reverse KL on the card's action.
+r"""The training stage: a model (a coupling flow or a gradient-flow map, ``[model].kind``) trained
+by reverse KL on the card's action.
 
 Writes into ``RUN_DIR/model/``: ``checkpoints/<step>/`` (model, optimizer, schedule, generator,
 step; atomic), ``train_log.jsonl`` (one JSON object per logged step: loss, ESS, acceptance
 estimate, ``phi_train`` = batch x steps, learning rate, gradient norm, rollbacks, seconds) and,
 at the end, ``flow.pt`` (see :mod:`hpcflow.workflow.model_io`).
 
-Loss: :math:`L = \frac1B\sum_b[\log r(z_b) - \log|\det J(z_b)| + S(f(z_b))]` with the action of
-:mod:`hpcflow.theories.phi4` (the one HMC uses). Adam, cosine or constant learning rate,
+Loss: :math:`L = \frac1B\sum_b[\log r(z_b) - \log|\det J(z_b)| + S(f(z_b))]` with the theory's
+action (the one HMC uses: :mod:`hpcflow.theories.phi4`, :mod:`hpcflow.theories.gauge`) and the
+model's base distribution :math:`r` (Gaussian for flows, Haar for gradient flows). Adam, cosine or constant learning rate,
 gradient-norm clipping. A non-finite loss or gradient rolls the model and optimizer back to the
 last good state (kept every ``log_every`` steps) and draws a new batch; more than
 ``max_rollbacks`` in a row stops the run with an error. A killed run restarted with the same
@@ -33,19 +35,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from hpcflow.io.atomic import atomic_write_text
 from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
 from hpcflow.lattice.rng import chain_seed, seeded_generator
-from hpcflow.models.flows.flow import Flow, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
+from hpcflow.models.registry import build_model
 from hpcflow.parallel.device import DeviceUnavailable
 from hpcflow.parallel.strategy import STRATEGIES, Strategy, StrategyUnavailable
 from hpcflow.workflow.model_io import (
     ModelError,
     check_compatible,
     check_flow_inputs,
-    flow_spec,
+    model_spec,
     load_parameters,
     read_flow,
     save_flow,
@@ -55,6 +58,7 @@ from hpcflow.workflow.rundir import check_run_dir, lock_run_dir, prepare_run_dir
 from hpcflow.analysis.report import plot_training
 from hpcflow.workflow.progress import Progress, format_seconds
 from hpcflow.workflow.signals import Interrupted, StopFlag
+from hpcflow.workflow.theories import theory_of
 
 __all__ = ["TrainingDiverged", "train"]
 
@@ -67,7 +71,7 @@ class TrainingDiverged(RuntimeError):
 
 def _schedule(opt: torch.optim.Optimizer, kind: str, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     if kind == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, steps) / steps)))
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, steps) / max(steps, 1))))
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0)
 
 
@@ -96,7 +100,7 @@ def _rewrite_log(path: Path, last_step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def _state(flow: Flow, opt: torch.optim.Optimizer) -> dict[str, Any]:
+def _state(flow: nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
     return {"model": copy.deepcopy(flow.state_dict()), "optimizer": copy.deepcopy(opt.state_dict())}
 
 
@@ -154,12 +158,12 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
     shape = tuple(card.theory["shape"])
     dtype = getattr(torch, t["dtype"])
     shard = t.get("shard", t["batch"])
-    action = card.action()
+    action = theory_of(card).action()
     model_dir = run_dir / "model"
     ckpt_dir, log_path, final = model_dir / "checkpoints", model_dir / "train_log.jsonl", model_dir / "flow.pt"
     device = strategy.device
     torch.manual_seed(t["seed"])  # parameter initialization on the CPU, identical on every rank and device
-    flow = build_flow(flow_spec(card)).to(dtype).to(device)
+    flow = build_model(model_spec(card), card.theory).to(dtype).to(device)
     opt = torch.optim.Adam(flow.parameters(), lr=t["lr"])
     sched = _schedule(opt, t["schedule"], t["steps"])
     owned = _shards(t, env.rank)
@@ -287,5 +291,6 @@ def _summarize(card: RunCard, log_path: Path, plot: Path) -> None:
     log.info("trained %s: %d steps, loss %.5g, ESS %.3f, acceptance %.3f, Phi_train %d, %s", card.run_dir.name,
              last["step"], last["loss"], last["ess"], last["acceptance"], last["phi_train"], format_seconds(last["seconds"]))
     th = card.theory
-    plot_training(plot, entries, f"{th['name']} {'x'.join(map(str, th['shape']))}, beta = {th['beta']:g}, "
-                                 f"lam = {th['lam']:g}: flow training ({card.data['model']['layers']} layers)")
+    lam = f", lam = {th['lam']:g}" if "lam" in th else ""
+    plot_training(plot, entries, f"{th['name']} {'x'.join(map(str, th['shape']))}, beta = {th['beta']:g}"
+                                 f"{lam}: training ({model_spec(card).describe()})")

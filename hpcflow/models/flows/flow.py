@@ -51,12 +51,23 @@ class FlowSpec:
     fourier: bool = False
     bins: int = 8
     bound: float = 5.0
+    kind = "flow"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FlowSpec:
-        """Inverse of :meth:`to_dict` (lists become tuples)."""
+        """Inverse of :meth:`to_dict` (lists become tuples; a ``kind`` key is dropped)."""
+        d = {k: v for k, v in d.items() if k != "kind"}
         coupling = d["coupling"] if isinstance(d["coupling"], str) else tuple(d["coupling"])
         return cls(**{**d, "coupling": coupling, "hidden": tuple(d["hidden"])})
+
+    def describe(self) -> str:
+        """A few words for plot titles and logs."""
+        return f"{self.layers} layers"
+
+    def proposal_buffers(self) -> float:
+        """Field-sized buffers per proposal during a flow evaluation without gradients: the field,
+        its log-det and the conditioners' widest layer."""
+        return 4.0 + 2.0 * max(self.hidden, default=1)
 
     def kinds(self) -> list[str]:
         """Kind of each coupling layer."""

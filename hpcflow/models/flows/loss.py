@@ -14,18 +14,18 @@ import math
 from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from hpcflow.models.flows.flow import Flow
 from hpcflow.theories.action import Action
 
 __all__ = ["effective_sample_size", "finite_log_weights", "imh_acceptance", "reverse_kl"]
 
 
 def reverse_kl(
-    flow: Flow, action: Action, z: Tensor, forward: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+    flow: nn.Module, action: Action, z: Tensor, forward: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
 ) -> tuple[Tensor, Tensor]:
-    """``(loss, log_w)`` for latent batch ``z``; ``loss`` is differentiable, ``log_w`` detached.
+    """``(loss, log_w)`` for latent batch ``z`` of ``flow`` (any model of :mod:`hpcflow.models.registry`);
+    ``loss`` is differentiable, ``log_w`` detached.
 
     ``forward`` replaces ``flow`` for the map itself (a data-parallel wrapper of it, whose
     forward call registers the gradient averaging).

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from hpcflow.lattice.rng import ChainRNG
+
 __all__ = ["NormalPrior"]
 
 
@@ -23,3 +25,7 @@ class NormalPrior:
     def sample(self, n: int, shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype) -> Tensor:
         """``n`` draws of shape ``(n, *shape)`` from one generator, on the generator's device."""
         return torch.randn((n, *shape), generator=generator, dtype=dtype, device=generator.device)
+
+    def draw(self, rng: ChainRNG, shape: tuple[int, ...]) -> Tensor:
+        """One draw of shape ``(B, *shape)`` per chain, each from its own stream, float64."""
+        return rng.normal(shape)

@@ -1,11 +1,24 @@
-r"""The Wilson loops that drive a gradient-flow map in 2D: rectangles :math:`a\times b` in the
-(0, 1) plane as closed paths (:func:`hpcflow.theories.gauge.path_links` conventions).
+r"""The Wilson loops that drive a gradient-flow map in 2D, as closed paths in the (0, 1) plane
+(:func:`hpcflow.theories.gauge.path_links` conventions: step ``+1`` is forward along axis 0).
 
-A loop's *link counts* :math:`n_l` are how often it traverses each link (forward +1, backward -1;
-on a small torus a loop may run over a link twice). For U(1),
-:math:`\theta_C = \sum_l n_l\theta_l`, so :math:`\Delta\cos\theta_C = -k_C\cos\theta_C` exactly,
-with :math:`k_C = \sum_l n_l^2`: the loop's length :math:`l_C` when it visits every link once
-(shared/PHYSICS.md), less when it wraps around a lattice smaller than itself.
+- Rectangles ``"axb"`` (``a`` steps along axis 0, ``b`` along axis 1), ``a, b <= 3``; ``"1x1"``
+  is the plaquette.
+- The boundaries of the other fixed polyominoes (cell sets up to translation, rotations and
+  reflections counted apart) traced counterclockwise, named by their cells ``"cells:00.10.01"``
+  (cells ``(i, j)``: ``i`` along axis 0); simple closed paths that visit each link once.
+- For Luscher's next-to-leading-order U(1) map: the doubly wound plaquette ``"1x1^2"`` and the
+  figure-eights ``"fig8_0"`` / ``"fig8_1"`` (a plaquette and its neighbour along axis 0 / 1
+  with opposite orientations, :math:`\theta_P(x) - \theta_P(x+\hat\mu)`), which run over a
+  link twice.
+
+Families (:data:`FAMILIES`) name loop lists for a run card: ``"rectangles"``, ``"perimeter8"``
+(the 10 polyomino boundaries of at most 8 links) and ``"perimeter10"`` (38 of at most 10 links).
+
+A loop's *link counts* :math:`n_l` are how often it traverses each link (forward +1, backward
+-1). For U(1), :math:`\theta_C = \sum_l n_l\theta_l`, so :math:`\Delta\cos\theta_C = -k_C\cos\theta_C`
+exactly, with :math:`k_C = \sum_l n_l^2`: the length :math:`l_C` when the loop visits every link
+once (shared/PHYSICS.md), otherwise more (a link run over twice the same way) or less (forward
+and back, e.g. a loop wrapped around a lattice smaller than itself).
 """
 
 from __future__ import annotations
@@ -16,7 +29,7 @@ from functools import cached_property, lru_cache
 
 from hpcflow.theories.gauge import path_links
 
-__all__ = ["LOOPS", "Loop", "loops_named", "rectangle"]
+__all__ = ["FAMILIES", "LOOPS", "Loop", "loops_named", "polyominoes", "rectangle"]
 
 
 def rectangle(a: int, b: int) -> list[int]:
@@ -26,7 +39,7 @@ def rectangle(a: int, b: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Loop:
-    """A loop shape: its name (``"1x2"``: 1 step along axis 0, 2 along axis 1) and path."""
+    """A loop shape: its name and its closed path."""
 
     name: str
     path: tuple[int, ...]
@@ -41,25 +54,102 @@ class Loop:
         """The links of the path from the origin (:func:`~hpcflow.theories.gauge.path_links`)."""
         return path_links(list(self.path), 2)
 
+    def _sites(self, shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...], bool]]:
+        return [(mu, tuple(o % n for o, n in zip(offset, shape)), forward) for mu, offset, forward in self.links]
+
     @lru_cache(maxsize=16)
     def laplacian_factor(self, shape: tuple[int, ...]) -> int:
         """:math:`k_C = \\sum_l n_l^2` on a periodic lattice of ``shape`` (the same at every site)."""
         counts: Counter = Counter()
-        for mu, offset, forward in self.links:
-            site = tuple(o % n for o, n in zip(offset, shape))
+        for mu, site, forward in self._sites(shape):
             counts[(mu, site)] += 1 if forward else -1
         return sum(n * n for n in counts.values())
 
+    @lru_cache(maxsize=16)
+    def max_visits(self, shape: tuple[int, ...]) -> int:
+        """How often the path runs over its most visited link (either way) on a lattice of ``shape``."""
+        return max(Counter((mu, site) for mu, site, _ in self._sites(shape)).values())
 
-LOOPS: dict[str, Loop] = {f"{a}x{b}": Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b in (1, 2, 3)}
-"""The rectangles up to 3x3 (``"1x1"`` is the plaquette)."""
+
+def _boundary(cells: frozenset[tuple[int, int]]) -> tuple[int, ...]:
+    """The counterclockwise boundary of a simply connected polyomino without pinch points."""
+    outgoing: dict[tuple[int, int], tuple[int, tuple[int, int]]] = {}
+    for i, j in cells:
+        edges = (((i, j - 1), (i, j), 1, (i + 1, j)), ((i + 1, j), (i + 1, j), 2, (i + 1, j + 1)),
+                 ((i, j + 1), (i + 1, j + 1), -1, (i, j + 1)), ((i - 1, j), (i, j + 1), -2, (i, j)))
+        for neighbour, start, step, end in edges:
+            if neighbour not in cells:
+                if start in outgoing:
+                    raise ValueError(f"polyomino {sorted(cells)}: pinch point at {start}")
+                outgoing[start] = (step, end)
+    vertex = min(outgoing)
+    path = []
+    while True:
+        step, vertex = outgoing[vertex]
+        path.append(step)
+        if vertex == min(outgoing):
+            break
+    if len(path) != len(outgoing):
+        raise ValueError(f"polyomino {sorted(cells)}: its boundary is not one closed path")
+    return tuple(path)
 
 
-def loops_named(names: list[str]) -> list[Loop]:
-    """The loops of ``names``; an unknown name is refused with the allowed ones."""
+def polyominoes(max_cells: int) -> list[frozenset[tuple[int, int]]]:
+    """Every fixed polyomino of at most ``max_cells`` cells, translated to touch both axes."""
+
+    def normal(cells: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+        i0, j0 = min(c[0] for c in cells), min(c[1] for c in cells)
+        return frozenset((i - i0, j - j0) for i, j in cells)
+
+    found = {normal({(0, 0)})}
+    layer = set(found)
+    for _ in range(max_cells - 1):
+        layer = {normal(set(p) | {(i + di, j + dj)}) for p in layer for i, j in p
+                 for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)) if (i + di, j + dj) not in p}
+        found |= layer
+    return sorted(found, key=lambda p: (len(p), sorted(p)))
+
+
+def _polyomino_loop(cells: frozenset[tuple[int, int]]) -> Loop:
+    a, b = max(c[0] for c in cells) + 1, max(c[1] for c in cells) + 1
+    if len(cells) == a * b:
+        return Loop(f"{a}x{b}", tuple(rectangle(a, b)))
+    return Loop("cells:" + ".".join(f"{i}{j}" for i, j in sorted(cells)), _boundary(cells))
+
+
+def _perimeter(max_links: int) -> list[Loop]:
+    loops = [_polyomino_loop(p) for p in polyominoes(max_links // 2 + 1)]
+    return sorted((lp for lp in loops if lp.length <= max_links), key=lambda lp: (lp.length, lp.name))
+
+
+_NLO_U1 = [Loop("1x1^2", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1, -2, -1, 2, -1, -2)),
+           Loop("fig8_1", (1, 2, -1, 2, 1, -2, -1, -2))]
+
+LOOPS: dict[str, Loop] = {
+    **{f"{a}x{b}": Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b in (1, 2, 3)},
+    **{lp.name: lp for lp in _perimeter(10)},
+    **{lp.name: lp for lp in _NLO_U1},
+}
+"""Every named loop."""
+
+FAMILIES: dict[str, list[str]] = {
+    "rectangles": [f"{a}x{b}" for a in (1, 2, 3) for b in (1, 2, 3)],
+    "perimeter8": [lp.name for lp in _perimeter(8)],
+    "perimeter10": [lp.name for lp in _perimeter(10)],
+}
+"""Named loop lists for ``[model].loops``."""
+
+
+def loops_named(names: list[str] | str) -> list[Loop]:
+    """The loops of ``names`` (a list of loop names, or a family of :data:`FAMILIES`); an unknown
+    name is refused with the allowed ones."""
+    if isinstance(names, str):
+        if names not in FAMILIES:
+            raise ValueError(f"loops = {names!r}: unknown family; allowed: {sorted(FAMILIES)} or a list of loop names")
+        names = FAMILIES[names]
     unknown = [n for n in names if n not in LOOPS]
     if unknown:
-        raise ValueError(f"loops {unknown}: unknown; allowed: {sorted(LOOPS)}")
+        raise ValueError(f"loops {unknown}: unknown; allowed: {sorted(LOOPS, key=lambda n: (LOOPS[n].length, n))}")
     if len(set(names)) != len(names):
         raise ValueError(f"loops {names}: each loop once")
     return [LOOPS[n] for n in names]

@@ -61,6 +61,7 @@ class Section:
             given) or ``"defaults"`` (filled in with its defaults when absent).
         kind_key: the key that selects the kind (``None``: one kind).
         kinds: the keys of each kind, beside :attr:`fields`.
+        default_kind: the kind of a section that does not name one (``None``: it must).
         rules: checks of several keys, run once every section is normalized.
     """
 
@@ -70,13 +71,14 @@ class Section:
     kind_key: str | None = None
     kinds: dict[str, dict[str, Field]] = field(default_factory=dict)
     rules: Rules | None = None
+    default_kind: str | None = None
 
     def fields_for(self, given: dict[str, Any]) -> dict[str, Field]:
         """The keys allowed for the kind that ``given`` selects; for an unknown kind, those of the
         closest kind (or of every kind), all optional: its absent keys are not reported."""
         if self.kind_key is None:
             return self.fields
-        kind = given.get(self.kind_key)
+        kind = given.get(self.kind_key, self.default_kind)
         if isinstance(kind, str) and kind in self.kinds:
             return {**self.fields, **self.kinds[kind]}
         guess = closest(kind, list(self.kinds)) if isinstance(kind, str) else None

@@ -1,7 +1,19 @@
-"""``[model]``: the architecture of a normalizing flow (phi^4 on a 2D lattice with even extents)."""
+"""``[model]``: the architecture of the model that ``hpcflow train`` trains, by ``kind``:
+
+- ``"flow"`` (the default): a normalizing flow of coupling layers, for phi^4 on a 2D lattice
+  with even extents;
+- ``"gradflow"``: a gradient-flow map over Wilson loops, for 2D gauge fields (u1, su2, su3):
+  ``loops`` (a family or a list of loop names, :mod:`hpcflow.models.gradflow.loops`),
+  ``coefficients`` (``"affine"``, model A, or ``"spline"`` with ``knots``, model B), ``steps`` of
+  the integrator, ``init`` (``"luscher_lo"``, ``"luscher_nlo"`` for u1, or ``"zero"``).
+"""
 
 from __future__ import annotations
 
+from hpcflow.models.gradflow.coefficients import COEFFICIENTS
+from hpcflow.models.gradflow.loops import FAMILIES, LOOPS, loops_named
+from hpcflow.models.gradflow.luscher import luscher_coefficients
+from hpcflow.models.gradflow.spec import INITS
 from hpcflow.workflow.runcard.fields import Field
 from hpcflow.workflow.runcard.section import Context, Section
 from hpcflow.workflow.runcard.sections.theory import GAUGE_THEORIES
@@ -9,12 +21,9 @@ from hpcflow.workflow.runcard.sections.theory import GAUGE_THEORIES
 __all__ = ["SECTION"]
 
 
-def rules(ctx: Context) -> None:
-    if not ctx.given("model"):
-        return
-    m, theory = ctx.section("model"), ctx.section("theory")
+def _flow_rules(ctx: Context, m: dict, theory: dict) -> None:
     if theory.get("name") in GAUGE_THEORIES:
-        ctx.add("[model]: flows are implemented for phi4 only")
+        ctx.add(f"[model].kind = 'flow': coupling flows are for phi4; for {theory['name']} use kind = \"gradflow\"")
     shape = theory.get("shape")
     if shape is not None:
         odd = [i for i, n in enumerate(shape) if n % 2]
@@ -29,19 +38,70 @@ def rules(ctx: Context) -> None:
         ctx.add(f"[model].coupling lists {len(m['coupling'])} kinds for layers = {m['layers']}: give one per layer")
 
 
+def _gradflow_rules(ctx: Context, m: dict, theory: dict) -> None:
+    name, shape = theory.get("name"), theory.get("shape")
+    if name is not None and name not in GAUGE_THEORIES:
+        ctx.add(f"[model].kind = 'gradflow': gradient-flow maps are for the gauge theories {', '.join(GAUGE_THEORIES)}, "
+                f"not {name}; use kind = \"flow\"")
+        return
+    if shape is not None and len(shape) != 2:
+        ctx.add(f"[theory].shape = {shape}: the gradient-flow maps are two-dimensional (2 extents)")
+        return
+    if "loops" not in m:
+        return
+    try:
+        loops = loops_named(m["loops"])
+    except ValueError as err:
+        ctx.add(f"[model].loops: {err}")
+        return
+    if name is None or "beta" not in theory:
+        return
+    if name != "u1" and shape is not None:
+        twice = [lp.name for lp in loops if lp.max_visits(tuple(shape)) > 1]
+        if twice:
+            ctx.add(f"[model].loops: {twice} run over a link twice on the {'x'.join(map(str, shape))} lattice; the "
+                    f"{name} map needs loops that visit each link once")
+    if m.get("init", "zero") != "zero":
+        try:
+            luscher_coefficients(name, theory["beta"], loops, m["init"].removeprefix("luscher_"))
+        except ValueError as err:
+            ctx.add(f"[model].init = {m['init']!r}: {err}")
+
+
+def rules(ctx: Context) -> None:
+    if not ctx.given("model"):
+        return
+    m, theory = ctx.section("model"), ctx.section("theory")
+    kind = m.get("kind", "flow")
+    if kind == "gradflow":
+        _gradflow_rules(ctx, m, theory)
+    elif kind == "flow":
+        _flow_rules(ctx, m, theory)
+
+
 SECTION = Section(
     "model",
-    {
-        "coupling": Field("str_list", choices=("affine", "spline")),
-        "layers": Field("int", minimum=1),
-        "hidden": Field("int_list", minimum=1, empty=True, hint="e.g. hidden = [16, 16]; [] for one convolution"),
-        "kernel": Field("int", minimum=1),
-        "activation": Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu")),
-        "equivariant": Field("bool", required=False, default=True),
-        "rescaling": Field("bool", required=False, default=False),
-        "fourier": Field("bool", required=False, default=False),
-        "bins": Field("int", required=False, default=8, minimum=2),
-        "bound": Field("float", required=False, default=5.0, minimum=0.0, exclusive_min=True),
+    {"kind": Field("str", required=False, choices=("flow", "gradflow"))},
+    presence="optional", rules=rules, kind_key="kind", default_kind="flow",
+    kinds={
+        "flow": {
+            "coupling": Field("str_list", choices=("affine", "spline")),
+            "layers": Field("int", minimum=1),
+            "hidden": Field("int_list", minimum=1, empty=True, hint="e.g. hidden = [16, 16]; [] for one convolution"),
+            "kernel": Field("int", minimum=1),
+            "activation": Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu")),
+            "equivariant": Field("bool", required=False, default=True),
+            "rescaling": Field("bool", required=False, default=False),
+            "fourier": Field("bool", required=False, default=False),
+            "bins": Field("int", required=False, default=8, minimum=2),
+            "bound": Field("float", required=False, default=5.0, minimum=0.0, exclusive_min=True),
+        },
+        "gradflow": {
+            "loops": Field("str_list", choices=(*FAMILIES, *LOOPS), hint='e.g. loops = "perimeter10" or ["1x1", "1x2", "2x1"]'),
+            "coefficients": Field("str", required=False, default="affine", choices=tuple(COEFFICIENTS)),
+            "knots": Field("int", required=False, default=10, minimum=2),
+            "steps": Field("int", required=False, default=20, minimum=1),
+            "init": Field("str", required=False, default="luscher_lo", choices=INITS),
+        },
     },
-    presence="optional", rules=rules,
 )

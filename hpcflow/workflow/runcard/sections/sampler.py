@@ -49,8 +49,9 @@ def rules(ctx: Context) -> None:
         if why:
             ctx.add(f"[model]: flow HMC needs a smooth map and {why}; use coupling = \"affine\" with activation = "
                     "\"tanh\", \"gelu\" or \"silu\" (or hidden = [])")
-    if kind in FLOW_SAMPLERS and theory.get("name") in GAUGE_THEORIES:
-        ctx.add(f"[sampler].kind = {kind!r}: gauge theories are sampled with 'hmc' (the flows are implemented for phi4 only)")
+    if kind == "fhmc" and theory.get("name") in GAUGE_THEORIES:
+        ctx.add("[sampler].kind = 'fhmc': flow HMC is implemented for phi4; gauge theories are sampled with 'hmc' "
+                "or 'nmcmc' (a gradient-flow [model])")
 
 
 SECTION = Section(

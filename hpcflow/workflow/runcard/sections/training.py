@@ -18,7 +18,7 @@ def rules(ctx: Context) -> None:
 SECTION = Section(
     "training",
     {
-        "steps": Field("int", minimum=1),
+        "steps": Field("int", minimum=0, hint="0 saves the starting model (e.g. Luscher's map) untrained"),
         "batch": Field("int", minimum=1),
         "shard": Field("int", required=False, minimum=1),
         "lr": Field("float", minimum=0.0, exclusive_min=True),

@@ -1,0 +1,75 @@
+r"""Exact results of 2D lattice gauge theory on a periodic torus of ``V`` plaquettes (Wilson
+action, shared/PHYSICS.md): the plaquettes of a 2D torus are independent up to one global
+constraint, so the partition function is a sum over characters of one-plaquette integrals.
+
+- U(1): :math:`Z = \sum_n I_n(\beta)^V`.
+- SU(2), :math:`S = -\frac\beta2\sum_P\mathrm{tr}\,U_P`: :math:`Z = \sum_{k\ge1} w_k^V`,
+  :math:`w_k = \int dU\,\frac{\chi_j(U)}{d_j}e^{\frac\beta2\mathrm{tr}U} = \frac{2I_k(\beta)}{\beta}`,
+  :math:`k = 2j + 1`.
+- U(1) with a theta term and the geometric charge :math:`Q = \frac{1}{2\pi}\sum_P\mathrm{wrap}(\theta_P)`:
+  :math:`Z(\vartheta) = \sum_n f_n(\vartheta)^V`,
+  :math:`f_n(\vartheta) = \frac1{2\pi}\int_{-\pi}^{\pi}d\phi\,e^{\beta\cos\phi}\cos(\nu\phi)`,
+  :math:`\nu = n + \vartheta/2\pi`, and :math:`\langle Q^2\rangle = -Z''(0)/Z(0)`.
+
+Sums run over the terms that matter (the Bessel functions fall faster than exponentially in
+the index) and are evaluated relative to the largest term, so no power overflows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["su2_plaquette_exact", "u1_plaquette_exact", "u1_topological_susceptibility_exact"]
+
+_ORDERS = 60
+
+
+def _weighted_mean(log_weights: np.ndarray, values: np.ndarray) -> float:
+    w = np.exp(log_weights - log_weights.max())
+    return float((w * values).sum() / w.sum())
+
+
+def u1_plaquette_exact(beta: float, volume: int) -> float:
+    r""":math:`\langle\cos\theta_P\rangle = \frac1V\partial_\beta\log Z = \sum_n I_n^V\frac{I_n'}{I_n}\big/\sum_n I_n^V`,
+    :math:`I_n' = (I_{n-1} + I_{n+1})/2`. ``V -> inf``: :math:`I_1/I_0`."""
+    from scipy.special import ive
+
+    n = np.arange(-_ORDERS, _ORDERS + 1)
+    i_n = ive(n, beta)
+    keep = i_n > 0
+    n, i_n = n[keep], i_n[keep]
+    return _weighted_mean(volume * np.log(i_n), 0.5 * (ive(n - 1, beta) + ive(n + 1, beta)) / i_n)
+
+
+def su2_plaquette_exact(beta: float, volume: int) -> float:
+    r""":math:`\langle\frac12\mathrm{tr}\,U_P\rangle = \frac1V\partial_\beta\log Z = \sum_k w_k^V\frac{w_k'}{w_k}\big/\sum_k w_k^V`,
+    :math:`\frac{w_k'}{w_k} = \frac{I_{k-1} + I_{k+1}}{2I_k} - \frac1\beta`. ``V -> inf``: :math:`I_2/I_1`."""
+    from scipy.special import ive
+
+    k = np.arange(1, _ORDERS + 1)
+    i_k = ive(k, beta)
+    keep = i_k > 0
+    k, i_k = k[keep], i_k[keep]
+    return _weighted_mean(volume * np.log(i_k), (ive(k - 1, beta) + ive(k + 1, beta)) / (2 * i_k) - 1 / beta)
+
+
+def u1_topological_susceptibility_exact(beta: float, volume: int) -> float:
+    r""":math:`\langle Q^2\rangle/V` of the geometric charge: with :math:`f_n, f_n', f_n''` the
+    one-plaquette integral and its :math:`\vartheta`-derivatives at :math:`\vartheta = 0`,
+    :math:`\langle Q^2\rangle = -\sum_n f_n^V[V f_n''/f_n + V(V-1)(f_n'/f_n)^2]\big/\sum_n f_n^V`.
+    ``V -> inf``: :math:`\langle\phi^2\rangle/4\pi^2` with :math:`\phi` of density :math:`\propto e^{\beta\cos\phi}`."""
+    from scipy.integrate import quad
+
+    def integral(fn) -> float:  # with e^{beta (cos phi - 1)}: the common factor e^beta cancels
+        return quad(lambda p: math.exp(beta * (math.cos(p) - 1)) * fn(p), -math.pi, math.pi, limit=400)[0] / (2 * math.pi)
+
+    orders = range(-int(beta) - 25, int(beta) + 26)
+    f = np.array([integral(lambda p, n=n: math.cos(n * p)) for n in orders])
+    df = np.array([-integral(lambda p, n=n: p * math.sin(n * p)) / (2 * math.pi) for n in orders])
+    ddf = np.array([-integral(lambda p, n=n: p * p * math.cos(n * p)) / (2 * math.pi) ** 2 for n in orders])
+    keep = f > 0
+    f, df, ddf = f[keep], df[keep], ddf[keep]
+    q2 = -_weighted_mean(volume * np.log(f), volume * ddf / f + volume * (volume - 1) * (df / f) ** 2)
+    return q2 / volume

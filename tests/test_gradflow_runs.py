@@ -1,0 +1,152 @@
+"""Gradient-flow maps through the stages: ``hpcflow train`` on gauge cards, NMCMC of U(1) and
+SU(2) with the trained (or Luscher's) map reproducing the exact torus plaquettes, resume of the
+training, and the card errors of gauge models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+
+from hpcflow.theories.gauge_exact import su2_plaquette_exact, u1_plaquette_exact, u1_topological_susceptibility_exact
+from hpcflow.workflow.analyze import analyze
+from hpcflow.workflow.model_io import ModelError, read_flow
+from hpcflow.workflow.runcard import RunCardError, load_runcard
+from hpcflow.workflow.sample import sample
+from hpcflow.workflow.train import train
+
+CARD = """\
+[theory]
+name = "{name}"
+shape = [{l0}, {l1}]
+beta = {beta}
+
+[model]
+kind = "gradflow"
+loops = {loops}
+coefficients = "{coefficients}"
+steps = 8
+init = "{init}"
+
+[training]
+steps = {train_steps}
+batch = 16
+lr = 0.01
+seed = 4
+dtype = "float64"
+log_every = 5
+checkpoint_every = 5
+
+[sampler]
+kind = "nmcmc"
+chains = 8
+updates = {updates}
+thermalization = 20
+seed = 5
+chunk = 40
+
+[output]
+dir = "{dir}"
+"""
+
+U1_LOOPS = '["1x1", "1x2", "2x1", "1x1^2", "fig8_0", "fig8_1"]'
+
+
+def _card(tmp_path: Path, name: str = "u1", shape: tuple[int, int] = (6, 6), beta: float = 2.0, loops: str = U1_LOOPS,
+          coefficients: str = "affine", init: str = "luscher_nlo", train_steps: int = 10, updates: int = 800,
+          run: str = "run") -> Path:
+    path = tmp_path / f"{run}.toml"
+    path.write_text(CARD.format(name=name, l0=shape[0], l1=shape[1], beta=beta, loops=loops, coefficients=coefficients,
+                                init=init, train_steps=train_steps, updates=updates, dir=tmp_path / run))
+    return path
+
+
+def _plaquette(run_dir: Path) -> dict:
+    return json.loads((analyze(run_dir) / "analysis.json").read_text())
+
+
+def test_u1_nmcmc_with_a_trained_map_reproduces_the_exact_plaquette(tmp_path: Path) -> None:
+    card = load_runcard(_card(tmp_path))
+    flow_pt = train(card, progress=False)
+    store = sample(card, progress=False)
+    summary = _plaquette(tmp_path / "run")
+    plaq = summary["observables"]["plaquette"]
+    exact = u1_plaquette_exact(2.0, 36)
+    assert abs(plaq["value"] - exact) < 4 * plaq["error"], (plaq, exact)
+    chi, chi_exact = summary["observables"]["topological_susceptibility"], u1_topological_susceptibility_exact(2.0, 36)
+    assert abs(chi["value"] - chi_exact) < 4 * chi["error"], (chi, chi_exact)
+    assert summary["acceptance"] > 0.3
+    with h5py.File(store) as f:
+        assert f["links"].shape == (8, 800, 2, 6, 6) and "nmcmc/proposal_Q" in f
+    model, meta = read_flow(flow_pt, card)
+    assert meta["steps"] == 10 and model.spec.group == "u1"
+
+
+def test_su2_nmcmc_with_luscher_lo_map_reproduces_the_exact_plaquette(tmp_path: Path) -> None:
+    """Luscher's map, untrained ([training].steps = 0), as an NMCMC proposal for SU(2) on 4x4."""
+    card = load_runcard(_card(tmp_path, name="su2", shape=(4, 4), beta=1.5, loops='["1x1"]', init="luscher_lo",
+                              train_steps=0, updates=600))
+    train(card, progress=False)
+    sample(card, progress=False)
+    summary = _plaquette(tmp_path / "run")
+    plaq, exact = summary["observables"]["plaquette"], su2_plaquette_exact(1.5, 16)
+    assert abs(plaq["value"] - exact) < 4 * plaq["error"], (plaq, exact)
+    assert summary["acceptance"] > 0.3
+
+
+def test_training_lowers_the_loss_from_luscher_and_resumes(tmp_path: Path) -> None:
+    """Spline coefficients (model B) from Luscher's LO map: the reverse-KL loss falls; a training
+    resumed from its step-5 checkpoint ends with the parameters of the uninterrupted one."""
+    card = load_runcard(_card(tmp_path, name="su2", shape=(4, 4), beta=2.5, loops='["1x1", "1x2", "2x1"]',
+                              coefficients="spline", init="luscher_lo", train_steps=10))
+    flow_pt = train(card, progress=False)
+    model = tmp_path / "run" / "model"
+    log = [json.loads(line) for line in (model / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < log[0]["loss"]
+    reference = torch.load(flow_pt, weights_only=True)["state_dict"]
+    assert reference["coefficients.values"].shape == (3, 10)
+    flow_pt.unlink()
+    shutil.rmtree(model / "checkpoints" / f"{10:010d}")
+    train(card, progress=False)
+    resumed = torch.load(flow_pt, weights_only=True)["state_dict"]
+    assert reference.keys() == resumed.keys() and all(torch.equal(reference[k], resumed[k]) for k in reference)
+
+
+def test_a_map_of_another_group_is_refused(tmp_path: Path) -> None:
+    card = load_runcard(_card(tmp_path, name="su2", shape=(4, 4), loops='["1x1"]', init="luscher_lo", train_steps=0))
+    flow_pt = train(card, progress=False)
+    other = load_runcard(_card(tmp_path, name="su3", shape=(4, 4), loops='["1x1"]', init="luscher_lo", run="other"))
+    with pytest.raises(ModelError, match="group: 'su2' there, 'su3' in the card"):
+        read_flow(flow_pt, other)
+
+
+@pytest.mark.parametrize("change, message", [
+    ('loops = ["1x1", "5x5"]', "[model].loops = ['1x1', '5x5']: expected"),
+    ('loops = "hexagons"', "[model].loops = 'hexagons': expected"),
+    ('init = "luscher_nlo"', "[model].init = 'luscher_nlo': Luscher's next-to-leading order is implemented for u1 only"),
+    ('coefficients = "cubic"', "[model].coefficients = 'cubic': expected 'affine' or 'spline'"),
+])
+def test_bad_gauge_model_cards_get_one_line_errors(tmp_path: Path, change: str, message: str) -> None:
+    text = _card(tmp_path, name="su3", shape=(8, 8), loops='["1x1"]', init="luscher_lo").read_text()
+    key = change.split(" = ")[0]
+    lines = [change if line.startswith(f"{key} = ") else line for line in text.splitlines()]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RunCardError) as info:
+        load_runcard(bad)
+    assert message in str(info.value)
+
+
+def test_gauge_model_kind_and_loops_fit_the_theory(tmp_path: Path) -> None:
+    twice = _card(tmp_path, name="su2", shape=(2, 4), loops='["1x1", "2x1"]', init="zero").read_text()
+    (tmp_path / "twice.toml").write_text(twice)
+    with pytest.raises(RunCardError, match=r"\['2x1'\] run over a link twice on the 2x4 lattice"):
+        load_runcard(tmp_path / "twice.toml")
+    flow_card = _card(tmp_path, init="zero").read_text().replace('kind = "gradflow"', 'kind = "flow"')
+    (tmp_path / "flow.toml").write_text(flow_card)
+    with pytest.raises(RunCardError, match="coupling flows are for phi4; for u1 use kind = \"gradflow\""):
+        load_runcard(tmp_path / "flow.toml")
