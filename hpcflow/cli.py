@@ -1,6 +1,6 @@
 """The ``hpcflow`` command.
 
-``hpcflow train CARD.toml``    train (or resume training) the flow of a run card
+``hpcflow train CARD.toml``    train (or resume training) the model of a run card (a flow, or a gauge gradient flow)
 ``hpcflow sample CARD.toml``   run (or resume) the sampler of a run card (HMC or NMCMC)
 ``hpcflow analyze RUN_DIR``    Gamma-method analysis and report of a run directory
 ``hpcflow status RUN_DIR``     where a run stands (stage, update N of M, checkpoint, rate, time left)
@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    t = sub.add_parser("train", help="train or resume training the flow of a run card")
+    t = sub.add_parser("train", help="train or resume training the model of a run card (flow or gauge gradient flow)")
     t.add_argument("card", type=Path, help="TOML run card with [model] and [training]")
     s = sub.add_parser("sample", help="run or resume the sampler of a run card")
     s.add_argument("card", type=Path, help="TOML run card")
@@ -137,7 +137,7 @@ def _load(card_path: Path):  # noqa: ANN202 - a RunCard (imported lazily)
 def _train(card_path: Path, progress: bool) -> None:
     from hpcflow.workflow.train import train
 
-    _say(f"trained flow: {train(_load(card_path), progress=progress)}")
+    _say(f"trained model: {train(_load(card_path), progress=progress)}")
 
 
 def _sample(card_path: Path, progress: bool, extend: int) -> None:

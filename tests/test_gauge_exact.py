@@ -1,6 +1,6 @@
 """The exact 2D torus results (:mod:`hpcflow.theories.gauge_exact`): their infinite-volume
-limits, and the U(1) topological susceptibility against HMC on a small torus, where it differs
-from the infinite-volume value by many error bars."""
+limits, and the U(1) topological susceptibility and 2x2 Wilson loop against HMC on a small torus,
+where they differ from the infinite-volume values by many error bars."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from hpcflow.analysis.gamma import gamma_method
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.hmc import HMC
 from hpcflow.samplers.integrators import Leapfrog
-from hpcflow.theories.gauge import U1Action, topological_charge
-from hpcflow.theories.gauge_exact import su2_plaquette_exact, u1_plaquette_exact, u1_topological_susceptibility_exact
+from hpcflow.theories.gauge import U1Action, topological_charge, u1_mean_wilson_loop
+from hpcflow.theories.gauge_exact import (
+    su2_plaquette_exact,
+    sun_plaquette_infinite_volume,
+    u1_plaquette_exact,
+    u1_topological_susceptibility_exact,
+    u1_wilson_loop_exact,
+)
 
 
 def _phi_squared(beta: float) -> float:
@@ -30,6 +36,9 @@ def test_infinite_volume_limits() -> None:
         assert abs(su2_plaquette_exact(beta, 10**6) - iv(2, beta) / iv(1, beta)) < 1e-12
         assert abs(u1_topological_susceptibility_exact(beta, 10**4) - _phi_squared(beta)) < 1e-9
         assert abs(su2_plaquette_exact(beta, 4) - iv(2, beta) / iv(1, beta)) > 1e-3  # the torus matters at V = 4
+        assert abs(sun_plaquette_infinite_volume(beta, 2) - iv(2, beta) / iv(1, beta)) < 1e-12
+        assert abs(u1_wilson_loop_exact(beta, 10**6, 4) - (iv(1, beta) / iv(0, beta)) ** 4) < 1e-12
+        assert abs(u1_wilson_loop_exact(beta, 36, 1) - u1_plaquette_exact(beta, 36)) < 1e-14
 
 
 def test_u1_topological_susceptibility_against_hmc_on_4x4() -> None:
@@ -38,11 +47,15 @@ def test_u1_topological_susceptibility_against_hmc_on_4x4() -> None:
     state = hmc.init(math.pi * (2 * hmc.rng.uniform((2, *shape)) - 1))
     for _ in range(50):
         state, _ = hmc.step(state)
-    q2 = []
+    q2, loop = [], []
     for _ in range(600):
         state, _ = hmc.step(state)
         q2.append(topological_charge(state.phi).numpy() ** 2 / 16)
+        loop.append(u1_mean_wilson_loop(state.phi, 2, 2).numpy())
     r = gamma_method(np.stack(q2, 1))
     exact = u1_topological_susceptibility_exact(beta, 16)
     assert abs(r.value - exact) < 4 * r.error, (r.value, r.error, exact)
     assert abs(_phi_squared(beta) - exact) > 8 * r.error
+    w = gamma_method(np.stack(loop, 1))  # the 2x2 loop covers a quarter of the torus: far from (I1/I0)^4
+    assert abs(w.value - u1_wilson_loop_exact(beta, 16, 4)) < 4 * w.error
+    assert abs(w.value - (iv(1, beta) / iv(0, beta)) ** 4) > 8 * w.error

@@ -147,8 +147,8 @@ def test_figure_eights_and_the_double_plaquette() -> None:
         torch.testing.assert_close(u1_loop_angle(theta, list(LOOPS[f"fig8_{mu}"].path)),
                                    plaquette - torch.roll(plaquette, -1, mu + 1))
         assert LOOPS[f"fig8_{mu}"].laplacian_factor((5, 6)) == 10
-    torch.testing.assert_close(u1_loop_angle(theta, list(LOOPS["1x1^2"].path)), 2 * plaquette)
-    assert LOOPS["1x1^2"].laplacian_factor((5, 6)) == 16 and LOOPS["1x1^2"].max_visits((5, 6)) == 2
+    torch.testing.assert_close(u1_loop_angle(theta, list(LOOPS["1x1_twice"].path)), 2 * plaquette)
+    assert LOOPS["1x1_twice"].laplacian_factor((5, 6)) == 16 and LOOPS["1x1_twice"].max_visits((5, 6)) == 2
 
 
 def test_spline_coefficients_interpolate_their_knots_and_reproduce_lines() -> None:

@@ -12,7 +12,12 @@ import h5py
 import pytest
 import torch
 
-from hpcflow.theories.gauge_exact import su2_plaquette_exact, u1_plaquette_exact, u1_topological_susceptibility_exact
+from hpcflow.theories.gauge_exact import (
+    su2_plaquette_exact,
+    u1_plaquette_exact,
+    u1_topological_susceptibility_exact,
+    u1_wilson_loop_exact,
+)
 from hpcflow.workflow.analyze import analyze
 from hpcflow.workflow.model_io import ModelError, read_flow
 from hpcflow.workflow.runcard import RunCardError, load_runcard
@@ -53,7 +58,7 @@ chunk = 40
 dir = "{dir}"
 """
 
-U1_LOOPS = '["1x1", "1x2", "2x1", "1x1^2", "fig8_0", "fig8_1"]'
+U1_LOOPS = '["1x1", "1x2", "2x1", "1x1_twice", "fig8_0", "fig8_1"]'
 
 
 def _card(tmp_path: Path, name: str = "u1", shape: tuple[int, int] = (6, 6), beta: float = 2.0, loops: str = U1_LOOPS,
@@ -79,11 +84,23 @@ def test_u1_nmcmc_with_a_trained_map_reproduces_the_exact_plaquette(tmp_path: Pa
     assert abs(plaq["value"] - exact) < 4 * plaq["error"], (plaq, exact)
     chi, chi_exact = summary["observables"]["topological_susceptibility"], u1_topological_susceptibility_exact(2.0, 36)
     assert abs(chi["value"] - chi_exact) < 4 * chi["error"], (chi, chi_exact)
+    for name, area in (("wilson_1x2", 2), ("wilson_2x2", 4)):
+        loop, loop_exact = summary["observables"][name], u1_wilson_loop_exact(2.0, 36, area)
+        assert abs(loop["value"] - loop_exact) < 4 * loop["error"], (name, loop, loop_exact)
     assert summary["acceptance"] > 0.3
     with h5py.File(store) as f:
         assert f["links"].shape == (8, 800, 2, 6, 6) and "nmcmc/proposal_Q" in f
     model, meta = read_flow(flow_pt, card)
     assert meta["steps"] == 10 and model.spec.group == "u1"
+    # the coefficients do not depend on the volume: the map trained on 6x6 samples 8x6
+    transfer = tmp_path / "transfer.toml"
+    transfer.write_text(f"""[theory]\nname = "u1"\nshape = [8, 6]\nbeta = 2.0\n\n[sampler]\nkind = "nmcmc"\n"""
+                        f"""chains = 8\nupdates = 400\nthermalization = 20\nseed = 6\nmodel = "{flow_pt}"\n\n"""
+                        f"""[output]\ndir = "{tmp_path / 'transfer'}"\n""")
+    sample(load_runcard(transfer), progress=False)
+    moved = _plaquette(tmp_path / "transfer")
+    plaq, exact = moved["observables"]["plaquette"], u1_plaquette_exact(2.0, 48)
+    assert abs(plaq["value"] - exact) < 4 * plaq["error"] and moved["acceptance"] > 0.2, (plaq, exact, moved["acceptance"])
 
 
 def test_su2_nmcmc_with_luscher_lo_map_reproduces_the_exact_plaquette(tmp_path: Path) -> None:
@@ -95,6 +112,7 @@ def test_su2_nmcmc_with_luscher_lo_map_reproduces_the_exact_plaquette(tmp_path: 
     summary = _plaquette(tmp_path / "run")
     plaq, exact = summary["observables"]["plaquette"], su2_plaquette_exact(1.5, 16)
     assert abs(plaq["value"] - exact) < 4 * plaq["error"], (plaq, exact)
+    assert set(summary["observables"]) >= {"wilson_1x2", "wilson_2x2"}
     assert summary["acceptance"] > 0.3
 
 

@@ -70,7 +70,7 @@ def test_ddp_gradients_at_two_ranks_equal_the_union_batch() -> None:
     assert out == {"size": 2, "launcher": "openmpi", "mean_rank": 0.5, "grads_equal": True}
 
 
-TRAIN_CARD = """\
+FLOW_HEAD = """\
 [theory]
 name = "phi4"
 shape = [4, 4]
@@ -83,7 +83,23 @@ layers = 2
 hidden = [4]
 kernel = 3
 bins = 4
+"""
 
+GRADFLOW_HEAD = """\
+[theory]
+name = "u1"
+shape = [4, 4]
+beta = 1.5
+
+[model]
+kind = "gradflow"
+loops = ["1x1", "1x2", "2x1"]
+steps = 4
+init = "zero"
+"""
+
+TRAIN_CARD = """\
+{head}
 [training]
 steps = 12
 batch = {batch}
@@ -108,13 +124,14 @@ dir = "{dir}"
 
 @pytest.mark.mpi
 @pytest.mark.skipif(shutil.which("mpiexec") is None, reason="no mpiexec (Open MPI from scripts/install.sh)")
-def test_two_ranks_of_batch_b_train_like_one_rank_of_batch_2b(tmp_path: Path) -> None:
+@pytest.mark.parametrize("head", [FLOW_HEAD, GRADFLOW_HEAD], ids=["flow", "gradflow"])
+def test_two_ranks_of_batch_b_train_like_one_rank_of_batch_2b(tmp_path: Path, head: str) -> None:
     import torch
 
     env = mpi_env()
     one, two = tmp_path / "one.toml", tmp_path / "two.toml"
-    one.write_text(TRAIN_CARD.format(batch=8, dir=tmp_path / "one"))
-    two.write_text(TRAIN_CARD.format(batch=4, dir=tmp_path / "two"))
+    one.write_text(TRAIN_CARD.format(head=head, batch=8, dir=tmp_path / "one"))
+    two.write_text(TRAIN_CARD.format(head=head, batch=4, dir=tmp_path / "two"))
     cli = [sys.executable, "-m", "hpcflow.cli", "--no-progress", "train"]
     res = subprocess.run([*cli, str(one)], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -161,7 +178,7 @@ def test_horovod_and_ddp_train_the_same_parameters_at_two_ranks(tmp_path: Path) 
 
     for backend in ("ddp", "horovod"):
         card = tmp_path / f"{backend}.toml"
-        card.write_text(TRAIN_CARD.format(batch=4, dir=tmp_path / backend) + f'\n[parallel]\nbackend = "{backend}"\n')
+        card.write_text(TRAIN_CARD.format(head=FLOW_HEAD, batch=4, dir=tmp_path / backend) + f'\n[parallel]\nbackend = "{backend}"\n')
         res = _train_two_ranks(card)
         assert res.returncode == 0, res.stdout + res.stderr
     ddp, hvd = _parameters(tmp_path / "ddp"), _parameters(tmp_path / "horovod")
@@ -178,7 +195,7 @@ def test_training_killed_at_two_ranks_resumes_to_the_same_parameters(tmp_path: P
 
     long_card = TRAIN_CARD.replace("steps = 12", "steps = 400").replace("checkpoint_every = 4", "checkpoint_every = 20")
     for name in ("reference", "run"):
-        (tmp_path / f"{name}.toml").write_text(long_card.format(batch=4, dir=tmp_path / name))
+        (tmp_path / f"{name}.toml").write_text(long_card.format(head=FLOW_HEAD, batch=4, dir=tmp_path / name))
     res = _train_two_ranks(tmp_path / "reference.toml")
     assert res.returncode == 0, res.stdout + res.stderr
     cmd = ["mpiexec", "-n", "2", *hpcflow_cmd("--no-progress", "train", str(tmp_path / "run.toml"))]

@@ -25,7 +25,7 @@ OBSERVABLES = ("abs_magnetization", "magnetization", "susceptibility", "energy",
 DISPLAY_NAMES = {
     "abs_magnetization": "<|M|>/V", "magnetization": "<M>/V", "susceptibility": "chi", "energy": "E",
     "action_density": "<S>/V", "plaquette": "plaquette", "topological_charge": "<Q>",
-    "topological_susceptibility": "chi_t",
+    "topological_susceptibility": "chi_t", "wilson_1x2": "W(1x2)", "wilson_2x2": "W(2x2)",
 }
 """The observables' names in every table and plot, in the order they are listed."""
 
@@ -90,13 +90,16 @@ def phi4_reweighted(log_w: np.ndarray, m: np.ndarray, e: np.ndarray, volume: int
 
 
 def gauge_definitions(
-    plaquette: np.ndarray, action: np.ndarray, volume: int, charge: np.ndarray | None = None
+    plaquette: np.ndarray, action: np.ndarray, volume: int, charge: np.ndarray | None = None,
+    loops: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Definition]:
     r"""The observables of a gauge ensemble as :data:`Definition` s: ``plaquette`` (mean
     :math:`\frac1N\mathrm{Re\,tr}\,U_P` per configuration), ``action_density``
-    :math:`\langle S\rangle/V`; with the U(1) charge also ``topological_charge`` :math:`\langle Q\rangle`
-    and ``topological_susceptibility`` :math:`\chi_t = (\langle Q^2\rangle - \langle Q\rangle^2)/V`."""
-    out: dict[str, Definition] = {"plaquette": (plaquette, None), "action_density": (action / float(volume), None)}
+    :math:`\langle S\rangle/V`, the Wilson loops of ``loops`` (``wilson_1x2``, ... : their means);
+    with the U(1) charge also ``topological_charge`` :math:`\langle Q\rangle` and
+    ``topological_susceptibility`` :math:`\chi_t = (\langle Q^2\rangle - \langle Q\rangle^2)/V`."""
+    out: dict[str, Definition] = {"plaquette": (plaquette, None), "action_density": (action / float(volume), None),
+                                  **{name: (values, None) for name, values in (loops or {}).items()}}
     if charge is not None:
         out["topological_charge"] = (charge, None)
         out["topological_susceptibility"] = (np.stack([charge, charge * charge], -1),
@@ -105,7 +108,8 @@ def gauge_definitions(
 
 
 def gauge_observables(
-    plaquette: np.ndarray, action: np.ndarray, volume: int, charge: np.ndarray | None = None
+    plaquette: np.ndarray, action: np.ndarray, volume: int, charge: np.ndarray | None = None,
+    loops: dict[str, np.ndarray] | None = None,
 ) -> dict[str, GammaResult]:
     """Gamma-method results of :func:`gauge_definitions`, rows as replicas."""
-    return estimate(gauge_definitions(plaquette, action, volume, charge))
+    return estimate(gauge_definitions(plaquette, action, volume, charge, loops))

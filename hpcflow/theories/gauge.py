@@ -32,6 +32,7 @@ __all__ = [
     "dagger",
     "gauge_transform",
     "identity_links",
+    "mean_wilson_loop",
     "plaquette_field",
     "random_gauge",
     "random_su_n",
@@ -39,6 +40,7 @@ __all__ = [
     "topological_charge",
     "path_links",
     "u1_links",
+    "u1_mean_wilson_loop",
     "u1_loop_angle",
     "u1_plaquette_angle",
     "wilson_loop",
@@ -114,6 +116,27 @@ def plaquette_field(u: Tensor, mu: int, nu: int) -> Tensor:
     return wilson_loop(u, [mu + 1, nu + 1, -(mu + 1), -(nu + 1)])
 
 
+def _rectangles(d: int, a: int, b: int) -> list[list[int]]:
+    """The closed paths of the ``a x b`` rectangles in every plane, both orientations (one if ``a == b``)."""
+    sides = [(a, b)] if a == b else [(a, b), (b, a)]
+    return [[mu + 1] * x + [nu + 1] * y + [-(mu + 1)] * x + [-(nu + 1)] * y
+            for mu in range(d) for nu in range(mu + 1, d) for x, y in sides]
+
+
+def mean_wilson_loop(u: Tensor, a: int, b: int) -> Tensor:
+    r""":math:`\langle\frac1N\mathrm{Re\,tr}\,W_{a\times b}\rangle` over sites, planes and both
+    orientations of the rectangle, ``(B,)``."""
+    traces = [wilson_loop(u, path).diagonal(dim1=-2, dim2=-1).sum(-1).real.flatten(1).mean(1)
+              for path in _rectangles(u.shape[1], a, b)]
+    return torch.stack(traces).mean(0) / u.shape[-1]
+
+
+def u1_mean_wilson_loop(theta: Tensor, a: int, b: int) -> Tensor:
+    r""":math:`\langle\cos\theta_{a\times b}\rangle` over sites and both orientations, ``(B,)``."""
+    return torch.stack([torch.cos(u1_loop_angle(theta, path)).flatten(1).mean(1)
+                        for path in _rectangles(theta.shape[1], a, b)]).mean(0)
+
+
 def u1_links(theta: Tensor) -> Tensor:
     """U(1) angles ``(B, d, *L)`` as ``1 x 1`` complex link matrices ``(B, d, *L, 1, 1)``."""
     return torch.polar(torch.ones_like(theta), theta)[..., None, None]
@@ -177,13 +200,7 @@ class WilsonGaugeAction:
     @staticmethod
     def mean_plaquette(u: Tensor) -> Tensor:
         r""":math:`\langle\frac1N\mathrm{Re\,tr}\,U_{\mu\nu}\rangle` over sites and planes, ``(B,)``."""
-        d, n = u.shape[1], u.shape[-1]
-        traces = [
-            plaquette_field(u, mu, nu).diagonal(dim1=-2, dim2=-1).sum(-1).real.flatten(1).mean(1)
-            for mu in range(d)
-            for nu in range(mu + 1, d)
-        ]
-        return torch.stack(traces).mean(0) / n
+        return mean_wilson_loop(u, 1, 1)
 
 
 def reunitarize(u: Tensor) -> Tensor:

@@ -192,7 +192,8 @@ def _definitions(data: dict[str, Any], theory: str, volume: int, rows: slice = s
     if theory == "phi4":
         return phi4_definitions(data["M"][rows], data["e"][rows], data["action"][rows], volume)
     charge = data["Q"][rows] if "Q" in data else None
-    return gauge_definitions(data["plaquette"][rows], data["action"][rows], volume, charge)
+    loops = {name: data[name][rows] for name in sorted(data) if name.startswith("wilson_")}  # stores before them: none
+    return gauge_definitions(data["plaquette"][rows], data["action"][rows], volume, charge, loops)
 
 
 def _observables(data: dict[str, Any], theory: str, volume: int, rows: slice = slice(None)) -> dict[str, GammaResult]:

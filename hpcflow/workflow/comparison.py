@@ -24,7 +24,7 @@ from typing import Any
 
 from hpcflow.analysis.cost import COST_DEFINITION
 from hpcflow.analysis.format import value_error
-from hpcflow.analysis.observables import DISPLAY_NAMES
+from hpcflow.analysis.observables import DISPLAY_NAMES, display_name
 from hpcflow.analysis.report import pyplot, save_figure
 from hpcflow.io.atomic import atomic_write_json, atomic_write_text
 
@@ -53,7 +53,7 @@ def summarize(run_dir: Path, training_dir: Path | None = None) -> dict[str, Any]
     """One sampler's row from ``run_dir/report/analysis.json`` (and the training of ``training_dir``)."""
     data = json.loads((run_dir / "report" / "analysis.json").read_text(encoding="utf-8"))
     obs = data["observables"]
-    m = "magnetization" if "magnetization" in obs else next(iter(obs))
+    m = next((k for k in ("magnetization", "plaquette") if k in obs), next(iter(obs)))  # phi^4: M; gauge: the plaquette
     return {
         "run_dir": str(run_dir),
         "sampler": data["sampler_kind"],
@@ -135,12 +135,14 @@ def _training_text(rows: list[dict[str, Any]]) -> list[str]:
 def _markdown(card: Any, rows: list[dict[str, Any]], found: list[str], workflow: Path) -> str:
     th = card.theory
     couplings = ", ".join(f"{k} = {th[k]:g}" for k in ("beta", "lam") if k in th)
+    cost = rows[0]["cost_observable"]
+    name = "M" if cost == "magnetization" else display_name(cost)
     lines = [f"# hpcflow workflow: {card.source}", "",
              f"{th['name']} on {'x'.join(map(str, th['shape']))}, {couplings}", "", "## Samplers", "",
-             "| sampler | chains x updates | acceptance | ESS | tau_int(M) | tau_int(abs M) | s / update | "
-             "s / independent config (M) | run |", "|---|---|---|---|---|---|---|---|---|"]
+             f"| sampler | chains x updates | acceptance | ESS | tau_int({name}) | tau_int(abs M) | s / update | "
+             f"s / independent config ({name}) | run |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        tau_m = r["tau_int"].get("magnetization", r["tau_int"][r["cost_observable"]])
+        tau_m = r["tau_int"][r["cost_observable"]]
         tau_a = r["tau_int"].get("abs_magnetization")
         link = os.path.relpath(Path(r["run_dir"]) / "report" / "report.md", workflow)
         lines.append(f"| {r['sampler']} | {r['chains']} x {r['updates']} | {_fmt(r['acceptance'], '.3f')} | "
@@ -170,12 +172,14 @@ def _plot(card: Any, rows: list[dict[str, Any]], path: Path) -> None:
     plt = pyplot()
     names = [r["sampler"].upper() for r in rows]
     colours = [f"C{i}" for i in range(len(rows))]
-    obs = [k for k in ("abs_magnetization", "susceptibility", "energy", "plaquette") if k in rows[0]["observables"]][:3]
+    obs = [k for k in ("abs_magnetization", "susceptibility", "energy", "plaquette", "topological_susceptibility",
+                       "wilson_2x2") if k in rows[0]["observables"]][:3]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
-    tau_key = "magnetization" if "magnetization" in rows[0]["tau_int"] else rows[0]["cost_observable"]
+    tau_key = rows[0]["cost_observable"]
     panels = [("acceptance", lambda r: (r["acceptance"] or 0.0, 0.0)),
               (f"tau_int({DISPLAY.get(tau_key, tau_key)}) [updates]", lambda r: tuple(r["tau_int"][tau_key])),
-              ("s per independent config (M)", lambda r: (r["seconds_per_independent_config"] or 0.0, 0.0))]
+              (f"s per independent config ({DISPLAY.get(tau_key, tau_key)})",
+               lambda r: (r["seconds_per_independent_config"] or 0.0, 0.0))]
     for ax, (label, get) in zip(axes[0], panels):
         values = [get(r) for r in rows]
         ax.bar(names, [v[0] for v in values], yerr=[v[1] for v in values], color=colours)

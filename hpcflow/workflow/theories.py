@@ -4,12 +4,13 @@
 ``name``   field dataset (per chain and step)              observables per configuration
 =========  =============================================  ==========================================
 ``phi4``   ``phi`` ``(L0, L1)`` float64                   ``action``, ``M``, ``e``, ``C (L0)``
-``u1``     ``links`` ``(2, L0, L1)`` angles, float64      ``action``, ``plaquette``, ``Q``
-``su2/3``  ``links`` ``(d, *L, N, N)`` complex128         ``action``, ``plaquette``
+``u1``     ``links`` ``(2, L0, L1)`` angles, float64      ``action``, ``plaquette``, ``Q``, loops
+``su2/3``  ``links`` ``(d, *L, N, N)`` complex128         ``action``, ``plaquette``, loops
 =========  =============================================  ==========================================
 
 ``plaquette`` is :math:`\\frac1N\\mathrm{Re\\,tr}\\,U_P` averaged over sites and planes (U(1):
-:math:`\\cos\\theta_P`); ``Q`` the U(1) topological charge. Gauge fields start cold (``U = 1``)
+:math:`\\cos\\theta_P`); ``wilson_1x2`` and ``wilson_2x2`` the same of the rectangles (both
+orientations); ``Q`` the U(1) topological charge. Gauge fields start cold (``U = 1``)
 or hot (random links) as ``[theory].start`` says.
 """
 
@@ -31,14 +32,19 @@ from hpcflow.theories.gauge import (
     U1Action,
     WilsonGaugeAction,
     identity_links,
+    mean_wilson_loop,
     reunitarize,
     topological_charge,
+    u1_mean_wilson_loop,
     u1_plaquette_angle,
 )
 from hpcflow.theories.phi4 import Phi4Action, energy_density, magnetization, timeslice_correlator
 from hpcflow.workflow.runcard import RunCard
 
-__all__ = ["THEORIES", "Theory", "theory_of"]
+__all__ = ["LOOPS", "THEORIES", "Theory", "theory_of"]
+
+LOOPS = ((1, 2), (2, 2))
+"""The rectangular Wilson loops measured on gauge fields besides the plaquette."""
 
 
 class Theory(abc.ABC):
@@ -129,10 +135,11 @@ class U1(Theory):
         return HMC(self.action(), INTEGRATORS[s["integrator"]](), tau=s["tau"], n_steps=s["steps"], rng=rng)
 
     def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        return {"action": ((), "f8"), "plaquette": ((), "f8"), "Q": ((), "f8")}
+        return {"action": ((), "f8"), "plaquette": ((), "f8"), "Q": ((), "f8"), **{f"wilson_{a}x{b}": ((), "f8") for a, b in LOOPS}}
 
     def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
-        return {"action": action, **self.proposal_observables(field)}
+        return {"action": action, **self.proposal_observables(field),
+                **{f"wilson_{a}x{b}": u1_mean_wilson_loop(field, a, b) for a, b in LOOPS}}
 
     def proposal_observables(self, field: Tensor) -> dict[str, Tensor]:
         return {"plaquette": torch.cos(u1_plaquette_angle(field)).flatten(1).mean(1), "Q": topological_charge(field)}
@@ -160,10 +167,13 @@ class SUN(Theory):
         return GaugeHMC(self.action(), tau=s["tau"], n_steps=s["steps"], rng=rng)
 
     def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        return {"action": ((), "f8"), "plaquette": ((), "f8")}
+        loops = LOOPS if len(self.shape) > 1 else ()
+        return {"action": ((), "f8"), "plaquette": ((), "f8"), **{f"wilson_{a}x{b}": ((), "f8") for a, b in loops}}
 
     def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
-        return {"action": action, **self.proposal_observables(field)}
+        loops = LOOPS if len(self.shape) > 1 else ()
+        return {"action": action, **self.proposal_observables(field),
+                **{f"wilson_{a}x{b}": mean_wilson_loop(field, a, b) for a, b in loops}}
 
     def proposal_observables(self, field: Tensor) -> dict[str, Tensor]:
         return {"plaquette": WilsonGaugeAction.mean_plaquette(field)}

@@ -6,7 +6,7 @@ r"""The Wilson loops that drive a gradient-flow map in 2D, as closed paths in th
 - The boundaries of the other fixed polyominoes (cell sets up to translation, rotations and
   reflections counted apart) traced counterclockwise, named by their cells ``"cells:00.10.01"``
   (cells ``(i, j)``: ``i`` along axis 0); simple closed paths that visit each link once.
-- For Luscher's next-to-leading-order U(1) map: the doubly wound plaquette ``"1x1^2"`` and the
+- For Luscher's next-to-leading-order U(1) map: the doubly wound plaquette ``"1x1_twice"`` and the
   figure-eights ``"fig8_0"`` / ``"fig8_1"`` (a plaquette and its neighbour along axis 0 / 1
   with opposite orientations, :math:`\theta_P(x) - \theta_P(x+\hat\mu)`), which run over a
   link twice.
@@ -122,7 +122,7 @@ def _perimeter(max_links: int) -> list[Loop]:
     return sorted((lp for lp in loops if lp.length <= max_links), key=lambda lp: (lp.length, lp.name))
 
 
-_NLO_U1 = [Loop("1x1^2", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1, -2, -1, 2, -1, -2)),
+_NLO_U1 = [Loop("1x1_twice", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1, -2, -1, 2, -1, -2)),
            Loop("fig8_1", (1, 2, -1, 2, 1, -2, -1, -2))]
 
 LOOPS: dict[str, Loop] = {

@@ -38,7 +38,7 @@ __all__ = ["GROUP_N", "luscher_coefficients"]
 GROUP_N = {"u1": 1, "su2": 2, "su3": 3}
 """N of each gauge group (U(1) counts as N = 1 with C_F = 1)."""
 
-_NLO_U1 = {"1x1^2": 1 / 32, "fig8_0": 1 / 40, "fig8_1": 1 / 40, "1x2": -1 / 24, "2x1": -1 / 24}
+_NLO_U1 = {"1x1_twice": 1 / 32, "fig8_0": 1 / 40, "fig8_1": 1 / 40, "1x2": -1 / 24, "2x1": -1 / 24}
 
 
 def luscher_coefficients(group: str, beta: float, loops: list[Loop], order: str) -> tuple[Tensor, Tensor]:

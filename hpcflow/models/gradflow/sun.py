@@ -64,11 +64,16 @@ class SUNGradientFlow(GradientFlow):
         shape = tuple(u.shape[2:4])
         self._check_loops(shape)
         c = self.coefficients(t).to(u.real.dtype)
-        z = [torch.zeros_like(u[:, 0]) for _ in range(2)]
+        fetched: dict[tuple[int, tuple[int, int], bool], Tensor] = {}  # each shifted link once, for all loops
+        omegas: dict[tuple[int, tuple[int, int]], Tensor] = {}  # sum of c Omega per link direction and offset
         div = torch.zeros(u.shape[0], dtype=u.real.dtype, device=u.device)
         for i, loop in enumerate(self.loops):
-            steps = [(at_offset(u[:, mu], offset), forward) for mu, offset, forward in loop.links]
-            factors = [link if forward else dagger(link) for link, forward in steps]
+            factors = []
+            for mu, offset, forward in loop.links:
+                if (mu, offset, forward) not in fetched:
+                    link = at_offset(u[:, mu], offset)
+                    fetched[(mu, offset, forward)] = link if forward else dagger(link)
+                factors.append(fetched[(mu, offset, forward)])
             prefix = [factors[0]]  # prefix[k] = L_0 ... L_k
             for f in factors[1:]:
                 prefix.append(prefix[-1] @ f)
@@ -80,11 +85,13 @@ class SUNGradientFlow(GradientFlow):
             div = div + c[i] * loop.length * self.casimir * loop_trace.flatten(1).sum(1)
             for k, (mu, offset, forward) in enumerate(loop.links):
                 rotated = _rotated(prefix, suffix, k if forward else k + 1)
-                omega = rotated if forward else dagger(rotated)
-                # the link sits at y = x + offset of the loop's origin x: move P(Omega) there
-                moved = torch.roll(traceless_antihermitian(omega), shifts=offset, dims=(1, 2))
-                z[mu] = z[mu] + (0.5 * c[i]) * moved
-        return torch.stack(z, 1), div
+                term = c[i] * (rotated if forward else dagger(rotated))
+                omegas[(mu, offset)] = omegas[(mu, offset)] + term if (mu, offset) in omegas else term
+        z = [torch.zeros_like(u[:, 0]) for _ in range(2)]
+        for (mu, offset), omega in omegas.items():
+            # Omega sits at the loop's origin x; its link at y = x + offset: move it there
+            z[mu] = z[mu] + torch.roll(omega, shifts=offset, dims=(1, 2))
+        return 0.5 * traceless_antihermitian(torch.stack(z, 1)), div
 
     def advance(self, u: Tensor, x: Tensor) -> Tensor:
         return torch.linalg.matrix_exp(x) @ u

@@ -1,0 +1,143 @@
+"""Gradient-flow maps for 2D SU(3) on 16^2 at beta = 4, 5, 6 (S = -(beta/3) sum_P Re tr U_P): the
+ESS of Luscher's LO map, model A and model B (Bacchio et al. 2022, shared/PHYSICS.md), trained by
+``hpcflow train`` and sampled by NMCMC through the workflow.
+
+Models (cards in jobs/cards/gauge_flows/, ``--write-cards``):
+
+- ``luscher_lo``: the plaquette with Luscher's leading-order coefficient -beta/16, untrained;
+- ``model_a``: the 10 loops of at most 8 links (rectangles to 1x3 and 2x2, the four L shapes),
+  coefficients affine in flow time (20 parameters), started at Luscher's LO map;
+- ``model_b``: the 38 loops of at most 10 links, natural cubic splines with 10 knots
+  (380 parameters), started at Luscher's LO map.
+
+Per row: parameters, training steps, Phi_train (batch x steps), training seconds, the ESS of the
+NMCMC proposals and the acceptance, and the NMCMC plaquette against the exact infinite-volume
+value (``sun_plaquette_infinite_volume``; on 16^2 the torus corrections are below 1e-50).
+The paper's ESS (Luscher NLO / 14 / 420 parameters / Boyda et al.): 42/91/98/88 % at beta 4,
+4/65/88/75 % at 5, <1/26/70/48 % at 6, after GPU training far beyond this CPU budget.
+
+Usage: python benchmarks/bench_gauge_flows.py [--write-cards] [--betas 4 5 6] [--models ...]
+           [--steps-a 80] [--steps-b 24] [--runs runs/gauge_flows]
+Output: a table, benchmarks/results/bench_gauge_flows.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine, write_json  # noqa: E402
+
+from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
+from hpcflow.models.gradflow import GradFlowSpec  # noqa: E402
+from hpcflow.theories.gauge_exact import sun_plaquette_infinite_volume  # noqa: E402
+from hpcflow.workflow.analyze import analyze  # noqa: E402
+from hpcflow.workflow.runcard import load_runcard, to_toml  # noqa: E402
+from hpcflow.workflow.sample import sample  # noqa: E402
+from hpcflow.workflow.train import train  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+CARDS = REPO / "jobs" / "cards" / "gauge_flows"
+MODELS: dict[str, dict[str, Any]] = {
+    "luscher_lo": {"loops": ["1x1"], "coefficients": "affine", "init": "luscher_lo"},
+    "model_a": {"loops": "perimeter8", "coefficients": "affine", "init": "luscher_lo"},
+    "model_b": {"loops": "perimeter10", "coefficients": "spline", "knots": 10, "init": "luscher_lo"},
+}
+PAPER = {4.0: [42, 91, 98, 88], 5.0: [4, 65, 88, 75], 6.0: [1, 26, 70, 48]}
+"""ESS in % (Luscher NLO, 14 parameters, 420 parameters, Boyda et al.); '< 1' written as 1."""
+FLOW_STEPS = 6
+
+
+def card(beta: float, model: str, steps: int, runs: Path) -> dict[str, dict[str, Any]]:
+    name = f"su3_16x16_b{beta:g}_{model}"
+    return {
+        "theory": {"name": "su3", "shape": [16, 16], "beta": beta},
+        "model": {"kind": "gradflow", **MODELS[model], "steps": FLOW_STEPS},
+        "training": {"steps": steps, "batch": 16, "lr": 0.01, "seed": 1, "dtype": "float32", "log_every": 5,
+                     "checkpoint_every": 10},
+        "sampler": {"kind": "nmcmc", "chains": 8, "updates": 64, "thermalization": 4, "seed": 2, "chunk": 16},
+        "output": {"dir": str(runs / name)},
+    }
+
+
+def run_row(path: Path) -> dict[str, Any]:
+    c = load_runcard(path)
+    t0 = time.perf_counter()
+    flow_pt = train(c, progress=False)
+    meta = torch.load(flow_pt, weights_only=True)["meta"]
+    sample(c, progress=False)
+    summary = json.loads((analyze(c.run_dir) / "analysis.json").read_text())
+    plaq = summary["observables"]["plaquette"]
+    exact = sun_plaquette_infinite_volume(c.theory["beta"], 3)
+    spec = GradFlowSpec.from_dict({**c.data["model"], "group": "su3"})
+    return {
+        "card": str(path.relative_to(REPO)), "beta": c.theory["beta"], "parameters": spec.parameters(),
+        "loops": len(spec.loops), "training_steps": meta["steps"], "phi_train": meta["phi_train"],
+        "training_seconds": meta["seconds"], "ess": summary["ess"], "acceptance": summary["acceptance"],
+        "proposals": c.sampler["chains"] * (c.sampler["updates"] + c.sampler["thermalization"]),
+        "plaquette": plaq, "plaquette_exact": exact,
+        "plaquette_agrees": abs(plaq["value"] - exact) < 4 * plaq["error"], "seconds": time.perf_counter() - t0,
+    }
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, model in enumerate(MODELS):
+        mine = [r for r in rows if r["model"] == model]
+        ax.plot([r["beta"] for r in mine], [100 * r["ess"] for r in mine], "o-", color=f"C{k}",
+                label=f"{model} ({mine[0]['parameters'] if mine else '?'} parameters)")
+    betas = sorted(PAPER)
+    for k, label in ((0, "paper: Luscher NLO"), (1, "paper: 14 parameters"), (2, "paper: 420 parameters")):
+        ax.plot(betas, [PAPER[b][k] for b in betas], "x--", color=f"C{k}", alpha=0.6, label=label)
+    ax.set(xlabel="beta", ylabel="ESS (%)", yscale="log", title="2D SU(3), 16x16: gradient-flow NMCMC")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-cards", action="store_true", help="write the cards to jobs/cards/gauge_flows/ and stop")
+    parser.add_argument("--betas", type=float, nargs="+", default=[4.0, 5.0, 6.0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--steps-a", type=int, default=80, help="training steps of model A")
+    parser.add_argument("--steps-b", type=int, default=24, help="training steps of model B")
+    parser.add_argument("--runs", type=Path, default=Path("runs") / "gauge_flows", help="run directories (relative: to the repository)")
+    args = parser.parse_args()
+    os.chdir(REPO)  # the cards name their run directories relative to the repository
+    steps = {"luscher_lo": 0, "model_a": args.steps_a, "model_b": args.steps_b}
+    CARDS.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for beta in args.betas:
+        for model in args.models:
+            paths[(beta, model)] = CARDS / f"su3_16x16_b{beta:g}_{model}.toml"
+            paths[(beta, model)].write_text(to_toml(card(beta, model, steps[model], args.runs)))
+    if args.write_cards:
+        print("\n".join(str(p.relative_to(REPO)) for p in paths.values()))
+        return
+    rows = []
+    print(f"{'beta':>5} {'model':>11} {'params':>6} {'steps':>5} {'train s':>8} {'ESS':>7} {'acc':>6} "
+          f"{'plaquette':>18} {'exact':>8}")
+    for (beta, model), path in paths.items():
+        row = {"model": model, **run_row(path)}
+        rows.append(row)
+        p = row["plaquette"]
+        print(f"{beta:5g} {model:>11} {row['parameters']:6d} {row['training_steps']:5d} {row['training_seconds']:8.0f} "
+              f"{row['ess']:7.4f} {row['acceptance']:6.3f} {p['value']:10.5f}({p['error']:.5f}) {row['plaquette_exact']:8.5f}"
+              f"{'' if row['plaquette_agrees'] else '  DISAGREES'}", flush=True)
+    out = write_json("bench_gauge_flows", {"machine": machine(), "flow_steps": FLOW_STEPS, "paper_ess_percent": PAPER,
+                                           "rows": rows})
+    plot(rows, RESULTS / "bench_gauge_flows.png")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
