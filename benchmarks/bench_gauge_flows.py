@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, write_json  # noqa: E402
 
 from hpcflow.analysis.report import pyplot, save_figure  # noqa: E402
-from hpcflow.models.gradflow import GradFlowSpec  # noqa: E402
 from hpcflow.theories.gauge_exact import sun_plaquette_infinite_volume  # noqa: E402
 from hpcflow.workflow.analyze import analyze  # noqa: E402
+from hpcflow.workflow.model_io import model_spec  # noqa: E402
 from hpcflow.workflow.runcard import load_runcard, to_toml  # noqa: E402
 from hpcflow.workflow.sample import sample  # noqa: E402
 from hpcflow.workflow.train import train  # noqa: E402
@@ -77,7 +77,7 @@ def run_row(path: Path) -> dict[str, Any]:
     summary = json.loads((analyze(c.run_dir) / "analysis.json").read_text())
     plaq = summary["observables"]["plaquette"]
     exact = sun_plaquette_infinite_volume(c.theory["beta"], 3)
-    spec = GradFlowSpec.from_dict({**c.data["model"], "group": "su3"})
+    spec = model_spec(c)
     return {
         "card": str(path.relative_to(REPO)), "beta": c.theory["beta"], "parameters": spec.parameters(),
         "loops": len(spec.loops), "training_steps": meta["steps"], "phi_train": meta["phi_train"],

@@ -34,6 +34,15 @@ __all__ = ["su2_plaquette_exact", "sun_plaquette_infinite_volume", "u1_plaquette
 _ORDERS = 60
 
 
+def _bessel(orders: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``orders`` whose exponentially scaled :math:`I_n(\beta)` is not zero, and those values."""
+    from scipy.special import ive
+
+    values = ive(orders, beta)
+    keep = values > 0
+    return orders[keep], values[keep]
+
+
 def _weighted_mean(log_weights: np.ndarray, values: np.ndarray) -> float:
     w = np.exp(log_weights - log_weights.max())
     return float((w * values).sum() / w.sum())
@@ -44,10 +53,7 @@ def u1_plaquette_exact(beta: float, volume: int) -> float:
     :math:`I_n' = (I_{n-1} + I_{n+1})/2`. ``V -> inf``: :math:`I_1/I_0`."""
     from scipy.special import ive
 
-    n = np.arange(-_ORDERS, _ORDERS + 1)
-    i_n = ive(n, beta)
-    keep = i_n > 0
-    n, i_n = n[keep], i_n[keep]
+    n, i_n = _bessel(np.arange(-_ORDERS, _ORDERS + 1), beta)
     return _weighted_mean(volume * np.log(i_n), 0.5 * (ive(n - 1, beta) + ive(n + 1, beta)) / i_n)
 
 
@@ -56,10 +62,7 @@ def u1_wilson_loop_exact(beta: float, volume: int, area: int) -> float:
     ``V -> inf``: :math:`(I_1/I_0)^A`."""
     from scipy.special import ive
 
-    n = np.arange(-_ORDERS, _ORDERS + 1)
-    i_n = ive(n, beta)
-    keep = i_n > 0
-    n, i_n = n[keep], i_n[keep]
+    n, i_n = _bessel(np.arange(-_ORDERS, _ORDERS + 1), beta)
     return _weighted_mean(volume * np.log(i_n), (ive(n + 1, beta) / i_n) ** area)
 
 
@@ -68,10 +71,7 @@ def su2_plaquette_exact(beta: float, volume: int) -> float:
     :math:`\frac{w_k'}{w_k} = \frac{I_{k-1} + I_{k+1}}{2I_k} - \frac1\beta`. ``V -> inf``: :math:`I_2/I_1`."""
     from scipy.special import ive
 
-    k = np.arange(1, _ORDERS + 1)
-    i_k = ive(k, beta)
-    keep = i_k > 0
-    k, i_k = k[keep], i_k[keep]
+    k, i_k = _bessel(np.arange(1, _ORDERS + 1), beta)
     return _weighted_mean(volume * np.log(i_k), (ive(k - 1, beta) + ive(k + 1, beta)) / (2 * i_k) - 1 / beta)
 
 

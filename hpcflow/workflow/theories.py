@@ -152,6 +152,10 @@ class SUN(Theory):
     def field_shape(self) -> tuple[int, ...]:
         return (len(self.shape), *self.shape, self.n, self.n)
 
+    def _loops(self) -> tuple[tuple[int, int], ...]:
+        """The rectangles of :data:`LOOPS` (none on a 1D lattice: no plane)."""
+        return LOOPS if len(self.shape) > 1 else ()
+
     def initial(self, rng: ChainRNG) -> Tensor:
         cold = identity_links(len(rng), self.shape, self.n, device=rng.device)
         if self.card.theory["start"] == "cold":
@@ -167,13 +171,11 @@ class SUN(Theory):
         return GaugeHMC(self.action(), tau=s["tau"], n_steps=s["steps"], rng=rng)
 
     def observables(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        loops = LOOPS if len(self.shape) > 1 else ()
-        return {"action": ((), "f8"), "plaquette": ((), "f8"), **{f"wilson_{a}x{b}": ((), "f8") for a, b in loops}}
+        return {"action": ((), "f8"), "plaquette": ((), "f8"), **{f"wilson_{a}x{b}": ((), "f8") for a, b in self._loops()}}
 
     def measure(self, field: Tensor, action: Tensor) -> dict[str, Tensor]:
-        loops = LOOPS if len(self.shape) > 1 else ()
         return {"action": action, **self.proposal_observables(field),
-                **{f"wilson_{a}x{b}": mean_wilson_loop(field, a, b) for a, b in loops}}
+                **{f"wilson_{a}x{b}": mean_wilson_loop(field, a, b) for a, b in self._loops()}}
 
     def proposal_observables(self, field: Tensor) -> dict[str, Tensor]:
         return {"plaquette": WilsonGaugeAction.mean_plaquette(field)}

@@ -125,17 +125,16 @@ def _perimeter(max_links: int) -> list[Loop]:
 _NLO_U1 = [Loop("1x1_twice", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1, -2, -1, 2, -1, -2)),
            Loop("fig8_1", (1, 2, -1, 2, 1, -2, -1, -2))]
 
-LOOPS: dict[str, Loop] = {
-    **{f"{a}x{b}": Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b in (1, 2, 3)},
-    **{lp.name: lp for lp in _perimeter(10)},
-    **{lp.name: lp for lp in _NLO_U1},
-}
+_RECTANGLES = [Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b in (1, 2, 3)]
+_PERIMETER10 = _perimeter(10)
+
+LOOPS: dict[str, Loop] = {lp.name: lp for lp in (*_RECTANGLES, *_PERIMETER10, *_NLO_U1)}
 """Every named loop."""
 
 FAMILIES: dict[str, list[str]] = {
-    "rectangles": [f"{a}x{b}" for a in (1, 2, 3) for b in (1, 2, 3)],
-    "perimeter8": [lp.name for lp in _perimeter(8)],
-    "perimeter10": [lp.name for lp in _perimeter(10)],
+    "rectangles": [lp.name for lp in _RECTANGLES],
+    "perimeter8": [lp.name for lp in _PERIMETER10 if lp.length <= 8],
+    "perimeter10": [lp.name for lp in _PERIMETER10],
 }
 """Named loop lists for ``[model].loops``."""
 

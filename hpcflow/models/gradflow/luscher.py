@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from hpcflow.models.gradflow.loops import Loop
+from hpcflow.models.gradflow.sun import fundamental_casimir
 
 __all__ = ["GROUP_N", "luscher_coefficients"]
 
@@ -51,7 +52,7 @@ def luscher_coefficients(group: str, beta: float, loops: list[Loop], order: str)
     if order == "nlo" and group != "u1":
         raise ValueError(f"Luscher's next-to-leading order is implemented for u1 only, not {group}; use 'luscher_lo'")
     n = GROUP_N[group]
-    casimir = 1.0 if group == "u1" else (n * n - 1) / (2 * n)
+    casimir = 1.0 if group == "u1" else fundamental_casimir(n)
     names = [lp.name for lp in loops]
     needed = {"1x1"} | (set(_NLO_U1) if order == "nlo" else set())
     missing = sorted(needed - set(names))

@@ -29,7 +29,12 @@ from hpcflow.models.gradflow.loops import Loop
 from hpcflow.models.gradflow.map import GradientFlow
 from hpcflow.theories.gauge import at_offset, dagger, reunitarize
 
-__all__ = ["SUNGradientFlow", "traceless_antihermitian"]
+__all__ = ["SUNGradientFlow", "fundamental_casimir", "traceless_antihermitian"]
+
+
+def fundamental_casimir(n: int) -> float:
+    """:math:`C_F = (N^2 - 1)/(2N)`: :math:`\sum_a T^aT^a = -C_F` in the fundamental representation."""
+    return (n * n - 1) / (2 * n)
 
 
 def traceless_antihermitian(m: Tensor) -> Tensor:
@@ -51,7 +56,7 @@ class SUNGradientFlow(GradientFlow):
     def __init__(self, n: int, loops: list[Loop], coefficients: torch.nn.Module, steps: int = 20) -> None:
         super().__init__(loops, coefficients, steps)
         self.n = n
-        self.casimir = (n * n - 1) / (2 * n)
+        self.casimir = fundamental_casimir(n)
         self.prior = HaarSUN(n)
 
     def _check_loops(self, shape: tuple[int, ...]) -> None:
