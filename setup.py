@@ -21,7 +21,7 @@ def compiled_kernels() -> dict:
         language="c++",
         extra_compile_args=[*flags, "-std=c++20", "-fopenmp"],
         extra_link_args=["-fopenmp"],
-        depends=[f"hpcflow/kernels/csrc/{name}" for name in ("complex.h", "rows.h", "wilson.h", "phi4.h")],
+        depends=[f"hpcflow/kernels/csrc/{name}" for name in ("complex.h", "gauge.h", "rows.h", "wilson.h", "phi4.h")],
     )
     return {"ext_modules": [ext]}
 

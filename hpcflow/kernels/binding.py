@@ -9,7 +9,7 @@ from torch import Tensor
 
 from hpcflow.kernels import _cpu
 
-__all__ = ["hop", "phi4_md", "spin_basis", "wilson"]
+__all__ = ["gauge_force", "hop", "phi4_md", "spin_basis", "su_n_drift", "wilson"]
 
 
 def _check(name: str, t: Tensor, dtype: torch.dtype) -> None:
@@ -80,3 +80,29 @@ def phi4_md(phi: Tensor, pi: Tensor, rows: Tensor, beta: float, four_lam: float,
     return _cpu.phi4_md(phi.data_ptr(), pi.data_ptr(), rows.data_ptr(), tuple(pointers), rows.shape[0],
                         phi.shape[1] // rows.shape[0], phi.shape[0], rows.shape[1] // 2 + 1, beta, four_lam, first_kick,
                         moves, _precision(phi.dtype), torch.get_num_threads())
+
+
+def gauge_force(links: Tensor, neighbours: Tensor, coefficient: float) -> Tensor:
+    """The Wilson-action force ``(B, d, V, N, N)`` of links ``(B, d, V, N, N)`` (``csrc/gauge.h``)."""
+    if links.dim() != 5 or links.shape[-1] != links.shape[-2] or tuple(neighbours.shape) != (links.shape[2], 2 * links.shape[1]):
+        raise ValueError(f"links {tuple(links.shape)}, neighbours {tuple(neighbours.shape)}: expected (B, d, V, N, N) "
+                         "and (V, 2d)")
+    _check("links", links, links.dtype)
+    _check("neighbours", neighbours, torch.int64)
+    out = torch.empty_like(links)
+    _cpu.gauge_force(links.data_ptr(), neighbours.data_ptr(), out.data_ptr(), coefficient, links.shape[1], links.shape[-1],
+                     links.shape[2], links.shape[0], _precision(links.dtype), torch.get_num_threads())
+    return out
+
+
+def su_n_drift(momenta: Tensor, links: Tensor, eps: float) -> Tensor:
+    """``exp(i eps P) U`` for hermitian momenta and links of one shape ``(..., N, N)``."""
+    if momenta.shape != links.shape or links.dim() < 2 or links.shape[-1] != links.shape[-2]:
+        raise ValueError(f"momenta {tuple(momenta.shape)}, links {tuple(links.shape)}: expected one shape (..., N, N)")
+    _check("momenta", momenta, links.dtype)
+    _check("links", links, links.dtype)
+    out = torch.empty_like(links)
+    n = links.shape[-1]
+    _cpu.su_n_drift(momenta.data_ptr(), links.data_ptr(), out.data_ptr(), eps, n, links.numel() // (n * n),
+                    _precision(links.dtype), torch.get_num_threads())
+    return out

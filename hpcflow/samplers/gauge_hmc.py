@@ -22,12 +22,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hpcflow.kernels import gauge as gauge_kernels
 from hpcflow.lattice.geometry import shift
 from hpcflow.lattice.rng import ChainRNG
 from hpcflow.samplers.hmc import HMCState, StepInfo, metropolis
 from hpcflow.theories.gauge import WilsonGaugeAction, dagger, reunitarize
 
-__all__ = ["GaugeHMC", "staples", "traceless_hermitian", "wilson_force"]
+__all__ = ["GaugeHMC", "WilsonMoves", "staples", "traceless_hermitian", "wilson_force"]
 
 
 def traceless_hermitian(x: Tensor) -> Tensor:
@@ -61,6 +62,30 @@ def wilson_force(action: WilsonGaugeAction, u: Tensor) -> Tensor:
     )
 
 
+class WilsonMoves:
+    """The force and the drift of the leapfrog for the Wilson action: the compiled kernels
+    (:mod:`hpcflow.kernels.gauge`) where they accept the links, else :func:`wilson_force` and
+    ``matrix_exp`` (the specification; ``compiled=False`` selects it everywhere)."""
+
+    def __init__(self, action: WilsonGaugeAction, compiled: bool = True) -> None:
+        self.action, self.compiled = action, compiled
+
+    def accepts(self, u: Tensor) -> bool:
+        """Whether the compiled kernels run links ``u``."""
+        return self.compiled and gauge_kernels.accepts(u)
+
+    def force(self, u: Tensor) -> Tensor:
+        if self.accepts(u):
+            return gauge_kernels.wilson_force(u, self.action.beta / (2 * u.shape[-1]))
+        return wilson_force(self.action, u)
+
+    def drift(self, p: Tensor, u: Tensor, eps: float) -> Tensor:
+        r""":math:`U \to e^{i\epsilon P}U`."""
+        if self.accepts(u) and not p.requires_grad:
+            return gauge_kernels.drift(p, u, eps)
+        return torch.linalg.matrix_exp(1j * eps * p) @ u
+
+
 def _generators(n: int, dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
     """Generalized Gell-Mann matrices / 2: ``(N^2 - 1, N, N)`` with tr T_a T_b = delta_ab / 2."""
     gens = []
@@ -90,6 +115,7 @@ class GaugeHMC:
 
     def __init__(self, action: WilsonGaugeAction, *, tau: float, n_steps: int, rng: ChainRNG) -> None:
         self.action, self.tau, self.n_steps, self.rng = action, tau, n_steps, rng
+        self.moves = WilsonMoves(action)
 
     @property
     def eps(self) -> float:
@@ -114,11 +140,11 @@ class GaugeHMC:
     def trajectory(self, u: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
         """Leapfrog: half kick, (drift, kick) x n with merged kicks, half kick."""
         eps = self.eps
-        p = p - 0.5 * eps * wilson_force(self.action, u)
+        p = p - 0.5 * eps * self.moves.force(u)
         for step in range(self.n_steps):
-            u = torch.linalg.matrix_exp(1j * eps * p) @ u
+            u = self.moves.drift(p, u, eps)
             kick = eps if step < self.n_steps - 1 else 0.5 * eps
-            p = p - kick * wilson_force(self.action, u)
+            p = p - kick * self.moves.force(u)
         return u, p
 
     def step(self, state: HMCState) -> tuple[HMCState, StepInfo]:

@@ -11,6 +11,10 @@ struct cx {
 };
 
 template <typename T>
+inline cx<T> conj(cx<T> a) { return {a.re, -a.im}; }
+template <typename T>
+inline cx<T> operator+(cx<T> a, cx<T> b) { return {a.re + b.re, a.im + b.im}; }
+template <typename T>
 inline cx<T> operator-(cx<T> a, cx<T> b) { return {a.re - b.re, a.im - b.im}; }
 template <typename T>
 inline cx<T> operator*(cx<T> a, cx<T> b) { return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; }

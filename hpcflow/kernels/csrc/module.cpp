@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "gauge.h"
 #include "phi4.h"
 #include "wilson.h"
 
@@ -139,6 +140,55 @@ PyObject* phi4_md(PyObject*, PyObject* args) {
     return PyLong_FromLong(where);
 }
 
+bool colours_in_range(int colours) {
+    if (colours >= 1 && colours <= 3) return true;
+    PyErr_Format(PyExc_ValueError, "N = %d: the compiled gauge kernels have N = 1, 2, 3", colours);
+    return false;
+}
+
+// gauge_force(links, neighbours, out, coefficient, dims, colours, volume, batch, double, threads)
+PyObject* gauge_force(PyObject*, PyObject* args) {
+    unsigned long long links, nbr, out;
+    double coefficient;
+    int dims, colours, is_double, threads;
+    long long volume, batch;
+    if (!PyArg_ParseTuple(args, "KKKdiiLLpi", &links, &nbr, &out, &coefficient, &dims, &colours, &volume, &batch,
+                          &is_double, &threads) || !colours_in_range(colours))
+        return nullptr;
+    Py_BEGIN_ALLOW_THREADS
+    with_precision(is_double, [&](auto real) {
+        using T = decltype(real);
+        with_colours(colours, [&](auto nc) {
+            hpcflow::wilson_gauge_force<T, decltype(nc)::value>(ptr<const cx<T>>(links), ptr<const int64_t>(nbr),
+                                                                ptr<cx<T>>(out), T(coefficient), dims, volume, batch,
+                                                                threads);
+        });
+    });
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+// su_n_drift(momenta, links, out, eps, colours, count, double, threads)
+PyObject* su_n_drift(PyObject*, PyObject* args) {
+    unsigned long long momenta, links, out;
+    double eps;
+    int colours, is_double, threads;
+    long long count;
+    if (!PyArg_ParseTuple(args, "KKKdiLpi", &momenta, &links, &out, &eps, &colours, &count, &is_double, &threads) ||
+        !colours_in_range(colours))
+        return nullptr;
+    Py_BEGIN_ALLOW_THREADS
+    with_precision(is_double, [&](auto real) {
+        using T = decltype(real);
+        with_colours(colours, [&](auto nc) {
+            hpcflow::su_n_drift<T, decltype(nc)::value>(ptr<const cx<T>>(momenta), ptr<const cx<T>>(links),
+                                                        ptr<cx<T>>(out), T(eps), count, threads);
+        });
+    });
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 template <int D>
 PyObject* basis_tables() {
     using B = hpcflow::Basis<D>;
@@ -170,6 +220,8 @@ PyMethodDef methods[] = {
     {"wilson", wilson, METH_VARARGS, "D psi (B, V, S, N) into out"},
     {"hop", hop, METH_VARARGS, "T_{+-mu} psi (M, V, S, N) into out"},
     {"phi4_md", phi4_md, METH_VARARGS, "phi^4 molecular dynamics of (B, V) fields through two buffer pairs"},
+    {"gauge_force", gauge_force, METH_VARARGS, "Wilson-action force (B, d, V, N, N) of links into out"},
+    {"su_n_drift", su_n_drift, METH_VARARGS, "exp(i eps P) U for (count, N, N) momenta and links into out"},
     {"spin_basis", spin_basis, METH_VARARGS, "(perm, power, perm_dag, power_dag), each (d, H)"},
     {nullptr, nullptr, 0, nullptr},
 };
