@@ -5,20 +5,18 @@ from hpcflow.analysis.correlators import CorrelatorAnalysis, analyze_correlator,
 from hpcflow.analysis.gamma import GammaResult, autocovariance, gamma_method
 from hpcflow.analysis.observables import OBSERVABLES, gauge_observables, phi4_observables, phi4_reweighted
 
-__all__ = sorted(
-    [
-        "COST_DEFINITION",
-        "CorrelatorAnalysis",
-        "GammaResult",
-        "OBSERVABLES",
-        "analyze_correlator",
-        "autocovariance",
-        "cosh_fit",
-        "cost_per_independent_config",
-        "effective_mass",
-        "gamma_method",
-        "gauge_observables",
-        "phi4_observables",
-        "phi4_reweighted",
-    ]
-)
+__all__ = [
+    "COST_DEFINITION",
+    "CorrelatorAnalysis",
+    "GammaResult",
+    "OBSERVABLES",
+    "analyze_correlator",
+    "autocovariance",
+    "cosh_fit",
+    "cost_per_independent_config",
+    "effective_mass",
+    "gamma_method",
+    "gauge_observables",
+    "phi4_observables",
+    "phi4_reweighted",
+]

@@ -4,19 +4,17 @@ from hpcflow.dirac.gamma import GAMMA5_2D, GAMMA5_4D, GAMMA_2D, GAMMA_4D, gamma_
 from hpcflow.dirac.solvers import SolveInfo, bicgstab, cg_normal, fgmres
 from hpcflow.dirac.wilson import WilsonDirac, clover_field_strength
 
-__all__ = sorted(
-    [
-        "GAMMA5_2D",
-        "GAMMA5_4D",
-        "GAMMA_2D",
-        "GAMMA_4D",
-        "SolveInfo",
-        "WilsonDirac",
-        "bicgstab",
-        "cg_normal",
-        "clover_field_strength",
-        "fgmres",
-        "gamma_basis",
-        "sigma_munu",
-    ]
-)
+__all__ = [
+    "GAMMA5_2D",
+    "GAMMA5_4D",
+    "GAMMA_2D",
+    "GAMMA_4D",
+    "SolveInfo",
+    "WilsonDirac",
+    "bicgstab",
+    "cg_normal",
+    "clover_field_strength",
+    "fgmres",
+    "gamma_basis",
+    "sigma_munu",
+]

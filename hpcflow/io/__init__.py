@@ -5,15 +5,13 @@ from hpcflow.io.checkpoint import latest_checkpoint, save_checkpoint
 from hpcflow.io.provenance import code_version, provenance
 from hpcflow.io.store import ConfigStore
 
-__all__ = sorted(
-    [
-        "ConfigStore",
-        "atomic_write",
-        "atomic_write_json",
-        "atomic_write_text",
-        "code_version",
-        "latest_checkpoint",
-        "provenance",
-        "save_checkpoint",
-    ]
-)
+__all__ = [
+    "ConfigStore",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "code_version",
+    "latest_checkpoint",
+    "provenance",
+    "save_checkpoint",
+]

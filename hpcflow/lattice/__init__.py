@@ -3,4 +3,4 @@
 from hpcflow.lattice.geometry import lattice_momenta, shift
 from hpcflow.lattice.rng import ChainRNG, chain_seed
 
-__all__ = sorted(["ChainRNG", "chain_seed", "lattice_momenta", "shift"])
+__all__ = ["ChainRNG", "chain_seed", "lattice_momenta", "shift"]

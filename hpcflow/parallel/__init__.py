@@ -11,15 +11,13 @@ from hpcflow.parallel.strategy import (
     StrategyUnavailable,
 )
 
-__all__ = sorted(
-    [
-        "ClusterEnv",
-        "DDPStrategy",
-        "HorovodStrategy",
-        "STRATEGIES",
-        "SerialStrategy",
-        "Strategy",
-        "StrategyNotInitialized",
-        "StrategyUnavailable",
-    ]
-)
+__all__ = [
+    "ClusterEnv",
+    "DDPStrategy",
+    "HorovodStrategy",
+    "STRATEGIES",
+    "SerialStrategy",
+    "Strategy",
+    "StrategyNotInitialized",
+    "StrategyUnavailable",
+]

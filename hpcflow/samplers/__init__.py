@@ -6,19 +6,17 @@ from hpcflow.samplers.hmc import HMC, HMCState, StepInfo, StepSizeTuner, metropo
 from hpcflow.samplers.integrators import INTEGRATORS, Integrator, Leapfrog, Omelyan
 from hpcflow.samplers.nmcmc import NMCMC
 
-__all__ = sorted(
-    [
-        "GaugeHMC",
-        "HMC",
-        "HMCState",
-        "INTEGRATORS",
-        "Integrator",
-        "Leapfrog",
-        "NMCMC",
-        "Omelyan",
-        "PulledBackAction",
-        "StepInfo",
-        "StepSizeTuner",
-        "metropolis",
-    ]
-)
+__all__ = [
+    "GaugeHMC",
+    "HMC",
+    "HMCState",
+    "INTEGRATORS",
+    "Integrator",
+    "Leapfrog",
+    "NMCMC",
+    "Omelyan",
+    "PulledBackAction",
+    "StepInfo",
+    "StepSizeTuner",
+    "metropolis",
+]

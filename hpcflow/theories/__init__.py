@@ -17,19 +17,17 @@ from hpcflow.theories.phi4 import (
     timeslice_correlator,
 )
 
-__all__ = sorted(
-    [
-        "Action",
-        "Phi4Action",
-        "U1Action",
-        "WilsonGaugeAction",
-        "energy_density",
-        "free_propagator",
-        "gauge_transform",
-        "magnetization",
-        "reunitarize",
-        "timeslice_correlator",
-        "topological_charge",
-        "wilson_loop",
-    ]
-)
+__all__ = [
+    "Action",
+    "Phi4Action",
+    "U1Action",
+    "WilsonGaugeAction",
+    "energy_density",
+    "free_propagator",
+    "gauge_transform",
+    "magnetization",
+    "reunitarize",
+    "timeslice_correlator",
+    "topological_charge",
+    "wilson_loop",
+]

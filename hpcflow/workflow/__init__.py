@@ -2,4 +2,4 @@
 
 from hpcflow.workflow.runcard import RunCard, RunCardError, load_runcard, validate_runcard
 
-__all__ = sorted(["RunCard", "RunCardError", "load_runcard", "validate_runcard"])
+__all__ = ["RunCard", "RunCardError", "load_runcard", "validate_runcard"]

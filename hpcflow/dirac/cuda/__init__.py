@@ -2,4 +2,4 @@
 
 from hpcflow.dirac.cuda.kernels import SOURCE, WilsonCloverKernel, cupy_available
 
-__all__ = sorted(["SOURCE", "WilsonCloverKernel", "cupy_available"])
+__all__ = ["SOURCE", "WilsonCloverKernel", "cupy_available"]

@@ -8,21 +8,19 @@ from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, rev
 from hpcflow.models.flows.prior import NormalPrior
 from hpcflow.models.flows.spline import SplineCoupling, rational_quadratic_spline
 
-__all__ = sorted(
-    [
-        "AffineCoupling",
-        "CouplingLayer",
-        "Flow",
-        "FlowSpec",
-        "GlobalRescaling",
-        "LAYERS",
-        "MomentumScaling",
-        "NormalPrior",
-        "SplineCoupling",
-        "build_flow",
-        "effective_sample_size",
-        "imh_acceptance",
-        "rational_quadratic_spline",
-        "reverse_kl",
-    ]
-)
+__all__ = [
+    "AffineCoupling",
+    "CouplingLayer",
+    "Flow",
+    "FlowSpec",
+    "GlobalRescaling",
+    "LAYERS",
+    "MomentumScaling",
+    "NormalPrior",
+    "SplineCoupling",
+    "build_flow",
+    "effective_sample_size",
+    "imh_acceptance",
+    "rational_quadratic_spline",
+    "reverse_kl",
+]

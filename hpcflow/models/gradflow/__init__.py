@@ -10,8 +10,25 @@ from hpcflow.models.gradflow.spec import INITS, GradFlowSpec, build_gradflow
 from hpcflow.models.gradflow.sun import SUNGradientFlow, traceless_antihermitian
 from hpcflow.models.gradflow.u1 import U1GradientFlow
 
-__all__ = sorted([
-    "AffineCoefficients", "COEFFICIENTS", "FAMILIES", "GROUP_N", "GradFlowSpec", "GradientFlow", "HaarSUN", "HaarU1",
-    "INITS", "LOOPS", "Loop", "SUNGradientFlow", "SplineCoefficients", "U1GradientFlow", "build_gradflow",
-    "loops_named", "luscher_coefficients", "polyominoes", "rectangle", "traceless_antihermitian",
-])
+__all__ = [
+    "AffineCoefficients",
+    "COEFFICIENTS",
+    "FAMILIES",
+    "GROUP_N",
+    "GradFlowSpec",
+    "GradientFlow",
+    "HaarSUN",
+    "HaarU1",
+    "INITS",
+    "LOOPS",
+    "Loop",
+    "SUNGradientFlow",
+    "SplineCoefficients",
+    "U1GradientFlow",
+    "build_gradflow",
+    "loops_named",
+    "luscher_coefficients",
+    "polyominoes",
+    "rectangle",
+    "traceless_antihermitian",
+]
