@@ -9,7 +9,8 @@ one-hop PTC (9 paths in 4D, 5 in 2D) and a four-layer smoother (channels 1, 2, 2
 trained at m_crit + 0.05 and used at every mass (transfer across masses), and the classical
 two-level preconditioner on 4 x 4 blocks with 8 or 4 near-null vectors, chirally split (16 or 8
 coarse vectors per block; 4 smoother iterations, coarse solve to 0.05), and the neural two-level
-model: the four-layer smoother with a lo-mode model (one LPTC layer on the coarse grid of the
+model: a hi-mode smoother (``nn_two_level`` the four-layer one, ``nn_two_level_1h1l`` the
+one-layer one, cheaper per application) with a lo-mode model (one LPTC layer on the coarse grid of the
 multigrid_nv8 basis, paths of up to 3 hops, trained 1500 steps with |M~ D~ v - v|^2 on low-mode
 vectors v = D~^-1 u) in place of the coarse solve.
 
@@ -20,10 +21,14 @@ The work in applications of D (hpcflow.workflow.solve.WORK_DEFINITION) is report
 iterations. m_crit comes from hpcflow.dirac.spectrum (dense up to 4096 unknowns, Arnoldi above).
 
 4D SU(3) (``--su3 configs.h5``): the same kinds on a Wilson-clover operator (c_sw = 1) with 12
-near-null vectors on ``--su3-blocks`` (4^4 by default) and a one-hop lo-mode model, models in
-runs/precond/su3_*. Not measured here: the 8^3 x 16 ensemble of jobs/cards/su3_16x8x8x8_b5.8.toml
-takes hpcflow's gauge HMC 63 s per trajectory of its 2 chains on the 2-core development machine
-(5.5 h for the card's 300); a GPU node or a long CPU run makes it, then this script runs on it.
+near-null vectors (40 relaxation iterations each) on ``--su3-blocks`` (4^4 by default) and a
+two-hop lo-mode model, models in runs/precond/su3_*. Measured (about 30 min on 2 cores, most of it
+the four-layer model's training, 814 s) on the last configuration of chain 0 of
+jobs/cards/su3_16x8x8x8_b5.8.toml (hpcflow's gauge HMC, 600 trajectories, plaquette 0.5675),
+m_crit = -0.6474, at m - m_crit = 0.2 / 0.1 / 0.05 / 0.02: none 152 / 275 / 490 / 964 iterations;
+1h1l PTC 88 / 160 / 279 / 532; 4-layer PTC 47 / 84 / 145 / 273; multigrid_nv12 15 / 20 / 25 / 30
+(209 / 281 / 355 / 433 D); nn_two_level (4-layer smoother) 21 / 25 / 30 / 42 (434 / 516 / 619 /
+868 D); nn_two_level_1h1l 40 / 46 / 54 / 68 (223 / 256 / 300 / 379 D).
 
 Usage: python benchmarks/bench_precond.py [--steps 1000] [--su3 runs/su3_16x8x8x8_b5.8/configs.h5 [--su3-blocks 4 4 4 4]]
 Output: a table, benchmarks/results/bench_precond.json and .png.

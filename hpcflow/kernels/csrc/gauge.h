@@ -35,41 +35,22 @@ inline Mat<T, N> load(const cx<T>* p) {
     return m;
 }
 
-// a b, a b^+ and a^+ b
+// a b with either factor daggered on request: product<false, true>(a, b) = a b^+
+template <bool DagA, bool DagB, typename T, int N>
+inline Mat<T, N> product(const Mat<T, N>& a, const Mat<T, N>& b) {
+    Mat<T, N> c;
+    for (int i = 0; i < N; ++i)
+        for (int k = 0; k < N; ++k) {
+            cx<T> s{0, 0};
+            for (int j = 0; j < N; ++j) s += (DagA ? conj(a(j, i)) : a(i, j)) * (DagB ? conj(b(k, j)) : b(j, k));
+            c(i, k) = s;
+        }
+    return c;
+}
+
 template <typename T, int N>
 inline Mat<T, N> mul(const Mat<T, N>& a, const Mat<T, N>& b) {
-    Mat<T, N> c;
-    for (int i = 0; i < N; ++i)
-        for (int k = 0; k < N; ++k) {
-            cx<T> s{0, 0};
-            for (int j = 0; j < N; ++j) s += a(i, j) * b(j, k);
-            c(i, k) = s;
-        }
-    return c;
-}
-
-template <typename T, int N>
-inline Mat<T, N> mul_dag(const Mat<T, N>& a, const Mat<T, N>& b) {
-    Mat<T, N> c;
-    for (int i = 0; i < N; ++i)
-        for (int k = 0; k < N; ++k) {
-            cx<T> s{0, 0};
-            for (int j = 0; j < N; ++j) s += a(i, j) * conj(b(k, j));
-            c(i, k) = s;
-        }
-    return c;
-}
-
-template <typename T, int N>
-inline Mat<T, N> dag_mul(const Mat<T, N>& a, const Mat<T, N>& b) {
-    Mat<T, N> c;
-    for (int i = 0; i < N; ++i)
-        for (int k = 0; k < N; ++k) {
-            cx<T> s{0, 0};
-            for (int j = 0; j < N; ++j) s += conj(a(j, i)) * b(j, k);
-            c(i, k) = s;
-        }
-    return c;
+    return product<false, false>(a, b);
 }
 
 template <typename T, int N>
@@ -87,8 +68,8 @@ void wilson_gauge_force(const cx<T>* links, const int64_t* nbr, cx<T>* out, T co
             if (nu == mu) continue;
             const int64_t x_nu = nbr[x * 2 * dims + 2 * nu], x_mnu = nbr[x * 2 * dims + 2 * nu + 1];
             const int64_t x_mu_mnu = nbr[x_mu * 2 * dims + 2 * nu + 1];
-            const Mat<T, N> up = mul_dag(mul_dag(at(nu, x_mu), at(mu, x_nu)), at(nu, x));
-            const Mat<T, N> down = dag_mul(mul(at(mu, x_mnu), at(nu, x_mu_mnu)), at(nu, x_mnu));
+            const Mat<T, N> up = product<false, true>(product<false, true>(at(nu, x_mu), at(mu, x_nu)), at(nu, x));
+            const Mat<T, N> down = product<true, false>(mul(at(mu, x_mnu), at(nu, x_mu_mnu)), at(nu, x_mnu));
             for (int k = 0; k < NN; ++k) staple.e[k] += up.e[k] + down.e[k];
         }
         const Mat<T, N> m = mul(at(mu, x), staple);

@@ -33,7 +33,7 @@ __all__ = ["SUNGradientFlow", "fundamental_casimir", "traceless_antihermitian"]
 
 
 def fundamental_casimir(n: int) -> float:
-    """:math:`C_F = (N^2 - 1)/(2N)`: :math:`\sum_a T^aT^a = -C_F` in the fundamental representation."""
+    r""":math:`C_F = (N^2 - 1)/(2N)`: :math:`\sum_a T^aT^a = -C_F` in the fundamental representation."""
     return (n * n - 1) / (2 * n)
 
 
