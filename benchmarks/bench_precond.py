@@ -173,7 +173,8 @@ def study(setup: Setup, steps: int) -> dict[str, Any]:
                 for name, (_, meta) in {**loaded, "lo_mode": (lo, lo_meta)}.items()}
     return {"title": setup.title, "lattice": list(config.lattice), "csw": setup.csw, "m_crit": crit, "rows": rows,
             "kinds": list(kinds), "training": training, "multigrid": mg,
-            "lo_mode": {**setup.lo_mode, **setup.lo_training, "setup_iterations": setup.setup_iterations}, "models": {k: str(v) for k, v in models.items()}}
+            "lo_mode": {**setup.lo_mode, **setup.lo_training, "setup_iterations": setup.setup_iterations},
+            "models": {k: str(v) for k, v in models.items()}}
 
 
 def transfer(configs: Path, model: Path, crit: float) -> dict[str, Any]:

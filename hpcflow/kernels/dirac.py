@@ -15,6 +15,7 @@ gradients with respect to the links are not provided (links that require grad us
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import torch
@@ -22,7 +23,7 @@ from torch import Tensor
 
 from hpcflow.kernels import compiled
 
-__all__ = ["CompiledTransport", "CompiledWilson", "chiral_blocks", "neighbour_table", "spin_tables"]
+__all__ = ["CompiledTransport", "CompiledWilson", "chiral_blocks", "cpu_neighbour_table", "neighbour_table", "spin_tables"]
 
 
 def neighbour_table(shape: tuple[int, ...], device: torch.device | str = "cpu") -> Tensor:
@@ -31,6 +32,12 @@ def neighbour_table(shape: tuple[int, ...], device: torch.device | str = "cpu") 
     index = torch.arange(int(torch.tensor(shape).prod()), device=device).reshape(shape)
     cols = [torch.roll(index, -s, mu).flatten() for mu in range(len(shape)) for s in (1, -1)]
     return torch.stack(cols, 1).contiguous()
+
+
+@lru_cache(maxsize=8)
+def cpu_neighbour_table(shape: tuple[int, ...]) -> Tensor:
+    """:func:`neighbour_table` on the CPU, built once per shape (the kernels only read it)."""
+    return neighbour_table(shape)
 
 
 def spin_tables(gammas: Tensor) -> tuple[Tensor, Tensor]:

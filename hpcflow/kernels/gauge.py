@@ -6,20 +6,13 @@ rounding) and runs wherever :func:`accepts` is false.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 from torch import Tensor
 
 from hpcflow.kernels import compiled
-from hpcflow.kernels.dirac import neighbour_table
+from hpcflow.kernels.dirac import cpu_neighbour_table
 
 __all__ = ["accepts", "drift", "wilson_force"]
-
-
-@lru_cache(maxsize=8)
-def _neighbours(shape: tuple[int, ...]) -> Tensor:
-    return neighbour_table(shape)
 
 
 def accepts(u: Tensor) -> bool:
@@ -36,7 +29,7 @@ def _site_flat(u: Tensor) -> Tensor:
 def wilson_force(u: Tensor, coefficient: float) -> Tensor:
     r""":math:`F_\mu(x) = c\,[(M - M^\dagger)/2i]_{\rm traceless}`, :math:`M = U_\mu(x)A_\mu(x)`, for links
     ``(B, d, *L, N, N)`` (:func:`hpcflow.samplers.gauge_hmc.wilson_force` with ``c = beta / 2N``)."""
-    force = compiled().gauge_force(_site_flat(u), _neighbours(tuple(u.shape[2:-2])), coefficient)
+    force = compiled().gauge_force(_site_flat(u), cpu_neighbour_table(tuple(u.shape[2:-2])), coefficient)
     return force.view(u.shape)
 
 

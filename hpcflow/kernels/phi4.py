@@ -10,21 +10,13 @@ their vectorized path (tested), and within rounding otherwise.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 from torch import Tensor
 
 from hpcflow.kernels import compiled
-from hpcflow.kernels.dirac import neighbour_table
+from hpcflow.kernels.dirac import cpu_neighbour_table
 
 __all__ = ["Phi4Moves"]
-
-
-@lru_cache(maxsize=8)
-def _rows(shape: tuple[int, ...]) -> Tensor:
-    """The neighbouring rows ``(R, 2(d-1))`` of the rows of the last axis (what the kernel walks)."""
-    return neighbour_table(shape[:-1])
 
 
 class Phi4Moves:
@@ -58,8 +50,9 @@ class Phi4Moves:
         result = (torch.empty_like(flat_phi), torch.empty_like(flat_pi))  # the caller's: fresh memory
         # the end point lands in pair 0 after an even number of moves: put the result pair there
         pairs = (result, spare) if len(moves) % 2 == 0 else (spare, result)
-        where = self.ext.phi4_md(flat_phi, flat_pi, _rows(tuple(phi.shape[1:])), self.beta, 4.0 * self.lam, first_kick,
-                                 moves, [*pairs[0], *pairs[1]])
+        rows = cpu_neighbour_table(tuple(phi.shape[1:-1]))  # the neighbouring rows of the last axis's rows
+        where = self.ext.phi4_md(flat_phi, flat_pi, rows, self.beta, 4.0 * self.lam, first_kick, moves,
+                                 [*pairs[0], *pairs[1]])
         assert pairs[where] is result
         return result[0].view(phi.shape), result[1].view(pi.shape)
 

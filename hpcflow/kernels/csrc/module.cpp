@@ -68,6 +68,13 @@ PyObject* wilson(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+// N = 1, 2, 3 (what with_colours instantiates), else a ValueError "the compiled <what> N = 1, 2, 3"
+bool colours_in_range(int colours, const char* what) {
+    if (colours >= 1 && colours <= 3) return true;
+    PyErr_Format(PyExc_ValueError, "N = %d: the compiled %s N = 1, 2, 3", colours, what);
+    return false;
+}
+
 // hop(psi, out, links, neighbours, dims, colours, mu, forward, leading, volume, spins, double, threads)
 PyObject* hop(PyObject*, PyObject* args) {
     unsigned long long psi, out, links, nbr;
@@ -76,10 +83,7 @@ PyObject* hop(PyObject*, PyObject* args) {
     if (!PyArg_ParseTuple(args, "KKKKiiipLLipi", &psi, &out, &links, &nbr, &dims, &colours, &mu, &forward, &leading, &volume,
                           &spins, &is_double, &threads))
         return nullptr;
-    if (colours < 1 || colours > 3) {
-        PyErr_Format(PyExc_ValueError, "N = %d: the compiled transport has N = 1, 2, 3", colours);
-        return nullptr;
-    }
+    if (!colours_in_range(colours, "transport has")) return nullptr;
     Py_BEGIN_ALLOW_THREADS
     with_precision(is_double, [&](auto real) {
         using T = decltype(real);
@@ -140,12 +144,6 @@ PyObject* phi4_md(PyObject*, PyObject* args) {
     return PyLong_FromLong(where);
 }
 
-bool colours_in_range(int colours) {
-    if (colours >= 1 && colours <= 3) return true;
-    PyErr_Format(PyExc_ValueError, "N = %d: the compiled gauge kernels have N = 1, 2, 3", colours);
-    return false;
-}
-
 // gauge_force(links, neighbours, out, coefficient, dims, colours, volume, batch, double, threads)
 PyObject* gauge_force(PyObject*, PyObject* args) {
     unsigned long long links, nbr, out;
@@ -153,7 +151,7 @@ PyObject* gauge_force(PyObject*, PyObject* args) {
     int dims, colours, is_double, threads;
     long long volume, batch;
     if (!PyArg_ParseTuple(args, "KKKdiiLLpi", &links, &nbr, &out, &coefficient, &dims, &colours, &volume, &batch,
-                          &is_double, &threads) || !colours_in_range(colours))
+                          &is_double, &threads) || !colours_in_range(colours, "gauge kernels have"))
         return nullptr;
     Py_BEGIN_ALLOW_THREADS
     with_precision(is_double, [&](auto real) {
@@ -175,7 +173,7 @@ PyObject* su_n_drift(PyObject*, PyObject* args) {
     int colours, is_double, threads;
     long long count;
     if (!PyArg_ParseTuple(args, "KKKdiLpi", &momenta, &links, &out, &eps, &colours, &count, &is_double, &threads) ||
-        !colours_in_range(colours))
+        !colours_in_range(colours, "gauge kernels have"))
         return nullptr;
     Py_BEGIN_ALLOW_THREADS
     with_precision(is_double, [&](auto real) {
