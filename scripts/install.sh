@@ -31,10 +31,10 @@ TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 APT_PACKAGES=(pkg-config cmake build-essential)
 case $MPI_FLAVOUR in
     openmpi) APT_PACKAGES+=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev)
-             MPICC_BIN=mpicc.openmpi; MPI_LIB=libmpi.so.40; MPI_NAME='Open MPI'; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-openmpi) ;;
+             MPICC_BIN=mpicc.openmpi; MPI_LIB=libmpi.so.40; MPI_NAME='Open MPI'; HDF5_TAG=openmpi; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-openmpi) ;;
     mpich)   APT_PACKAGES+=(mpich libmpich-dev libhdf5-mpich-dev)
-             MPICC_BIN=mpicc.mpich; MPI_LIB=libmpich.so.12; MPI_NAME=MPICH; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-mpich) ;;
-    site)    MPICC_BIN=${MPICC:-cc}; MPI_LIB=""
+             MPICC_BIN=mpicc.mpich; MPI_LIB=libmpich.so.12; MPI_NAME=MPICH; HDF5_TAG=mpich; HDF5_BUILD=(HDF5_PKGCONFIG_NAME=hdf5-mpich) ;;
+    site)    MPICC_BIN=${MPICC:-cc}; MPI_LIB=""; MPI_NAME=""; HDF5_TAG=""
              HDF5_BUILD=(HDF5_DIR="${HDF5_DIR:?HPCFLOW_MPI=site needs HDF5_DIR, the parallel HDF5 of the site}") ;;
     *)       echo "hpcflow: HPCFLOW_MPI=$MPI_FLAVOUR: expected openmpi, mpich or site" >&2; exit 2 ;;
 esac
@@ -47,12 +47,13 @@ esac
     || APT_PACKAGES+=(python3-venv python3-dev)
 
 STAMP=$VENV/.hpcflow-install
-WANT=$( (cat scripts/install.sh setup.py hpcflow/kernels/csrc/*; echo "${HPCFLOW_TEST_SERVICES:-1} $MPI_FLAVOUR $HOROVOD ${HPCFLOW_TORCH:-auto} ${HPCFLOW_KERNELS:-1} ${HPCFLOW_CXXFLAGS:-}") | sha256sum | cut -d' ' -f1)
+WANT=$( (cat scripts/install.sh scripts/check_mpi_stack.py setup.py hpcflow/kernels/csrc/*; echo "${HPCFLOW_TEST_SERVICES:-1} $MPI_FLAVOUR $HOROVOD ${HPCFLOW_TORCH:-auto} ${HPCFLOW_KERNELS:-1} ${HPCFLOW_CXXFLAGS:-}") | sha256sum | cut -d' ' -f1)
 
 missing_apt() {
     local p
     for p in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"
+        # no pipe into 'grep -q' under pipefail: its early exit kills a writer that writes twice (SIGPIPE)
+        [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"ok installed" ]] || echo "$p"
     done
 }
 
@@ -140,12 +141,8 @@ if [[ ${HPCFLOW_KERNELS:-1} != 0 ]]; then
     "$VENV/bin/python" -c "from hpcflow.kernels import compiled, why_not_compiled; assert compiled(), why_not_compiled()"
 fi
 "$VENV/bin/python" -c 'import h5py; assert h5py.get_config().mpi, "h5py lost its MPI build"'
-if [[ -n $MPI_LIB ]]; then  # h5py and mpi4py on the same MPI: two MPIs in one process abort
-    for lib in "$VENV"/lib/python3*/site-packages/h5py/defs*.so; do
-        ldd "$lib" | grep -q "$MPI_LIB" || { echo "hpcflow: $lib is not linked against $MPI_LIB ($MPI_FLAVOUR)" >&2; exit 1; }
-    done
-    "$VENV/bin/python" -c "from mpi4py import MPI; import sys; v = MPI.Get_library_version(); sys.exit(0 if '$MPI_NAME' in v else f'hpcflow: mpi4py loads {v.split(chr(10))[0]}, not $MPI_NAME')"
-fi
+# h5py and mpi4py on the same MPI, as the loader maps them (two MPIs in one process abort)
+"$VENV/bin/python" scripts/check_mpi_stack.py "$MPI_LIB" "${MPI_NAME:-}" "${HDF5_TAG:-}"
 
 echo "$WANT" > "$STAMP"
 echo "hpcflow: environment ready in $VENV (MPI: $MPI_FLAVOUR, torch: $torch_build)"
