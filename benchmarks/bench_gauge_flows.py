@@ -1,14 +1,17 @@
 """Gradient-flow maps for 2D SU(3) on 16^2 at beta = 4, 5, 6 (S = -(beta/3) sum_P Re tr U_P): the
 ESS of Luscher's LO map, model A and model B (Bacchio et al. 2022, shared/PHYSICS.md), trained by
-``hpcflow train`` and sampled by NMCMC through the workflow.
+``hpcflow train`` on 8^2 and sampled by NMCMC on 16^2 through the workflow (the coefficients do
+not depend on the volume; ``[sampler].model`` takes the map trained on the smaller lattice).
 
 Models (cards in jobs/cards/gauge_flows/, ``--write-cards``):
 
 - ``luscher_lo``: the plaquette with Luscher's leading-order coefficient -beta/16, untrained;
-- ``model_a``: the 10 loops of at most 8 links (rectangles to 1x3 and 2x2, the four L shapes),
-  coefficients affine in flow time (20 parameters), started at Luscher's LO map;
-- ``model_b``: the 38 loops of at most 10 links, natural cubic splines with 10 knots
-  (380 parameters), started at Luscher's LO map.
+- ``model_a``: the plaquette in the fundamental, symmetric, antisymmetric and adjoint
+  representations, the 1x2 rectangles and the two figure-eights (8 loops), coefficients affine in
+  flow time (16 parameters), started at Luscher's LO map;
+- ``model_b``: ``perimeter8_reps``, the 10 loops of at most 8 links, the doubly wound plaquette,
+  the figure-eights, and the plaquette and the 1x2 rectangles in the three other representations
+  (22 loops), natural cubic splines with 6 knots (132 parameters), started at Luscher's LO map.
 
 Per row: parameters, training steps, Phi_train (batch x steps), training seconds, the ESS of the
 NMCMC proposals and the acceptance, and the NMCMC plaquette against the exact infinite-volume
@@ -17,7 +20,7 @@ The paper's ESS (Luscher NLO / 14 / 420 parameters / Boyda et al.): 42/91/98/88 
 4/65/88/75 % at 5, <1/26/70/48 % at 6, after GPU training far beyond this CPU budget.
 
 Usage: python benchmarks/bench_gauge_flows.py [--write-cards] [--betas 4 5 6] [--models ...]
-           [--steps-a 80] [--steps-b 24] [--runs runs/gauge_flows]
+           [--steps-a 300] [--steps-b 120] [--workers 2] [--runs runs/gauge_flows]
 Output: a table, benchmarks/results/bench_gauge_flows.json and .png.
 """
 
@@ -28,6 +31,8 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -48,39 +53,54 @@ REPO = Path(__file__).resolve().parent.parent
 CARDS = REPO / "jobs" / "cards" / "gauge_flows"
 MODELS: dict[str, dict[str, Any]] = {
     "luscher_lo": {"loops": ["1x1"], "coefficients": "affine", "init": "luscher_lo"},
-    "model_a": {"loops": "perimeter8", "coefficients": "affine", "init": "luscher_lo"},
-    "model_b": {"loops": "perimeter10", "coefficients": "spline", "knots": 10, "init": "luscher_lo"},
+    "model_a": {"loops": ["1x1", "1x1@sym", "1x1@anti", "1x1@adj", "1x2", "2x1", "fig8_0", "fig8_1"],
+                "coefficients": "affine", "init": "luscher_lo"},
+    "model_b": {"loops": "perimeter8_reps", "coefficients": "spline", "knots": 6, "init": "luscher_lo"},
 }
 PAPER = {4.0: [42, 91, 98, 88], 5.0: [4, 65, 88, 75], 6.0: [1, 26, 70, 48]}
 """ESS in % (Luscher NLO, 14 parameters, 420 parameters, Boyda et al.); '< 1' written as 1."""
 FLOW_STEPS = 6
+TRAIN_SHAPE, SAMPLE_SHAPE = [8, 8], [16, 16]
 
 
-def card(beta: float, model: str, steps: int, runs: Path) -> dict[str, dict[str, Any]]:
-    name = f"su3_16x16_b{beta:g}_{model}"
-    return {
-        "theory": {"name": "su3", "shape": [16, 16], "beta": beta},
+def cards(beta: float, model: str, steps: int, runs: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The training card on 8^2 and the sampling card on 16^2 that takes its map."""
+    train_name, name = f"su3_8x8_b{beta:g}_{model}_train", f"su3_16x16_b{beta:g}_{model}"
+    sampler = {"kind": "nmcmc", "chains": 8, "updates": 64, "thermalization": 4, "seed": 2, "chunk": 16}
+    training = {
+        "theory": {"name": "su3", "shape": TRAIN_SHAPE, "beta": beta},
         "model": {"kind": "gradflow", **MODELS[model], "steps": FLOW_STEPS},
-        "training": {"steps": steps, "batch": 16, "lr": 0.01, "seed": 1, "dtype": "float32", "log_every": 5,
-                     "checkpoint_every": 10},
-        "sampler": {"kind": "nmcmc", "chains": 8, "updates": 64, "thermalization": 4, "seed": 2, "chunk": 16},
+        "training": {"steps": steps, "batch": 32, "lr": 0.01, "seed": 1, "dtype": "float32", "log_every": 10,
+                     "checkpoint_every": 50},
+        "sampler": sampler,  # required by the schema; this card only trains
+        "output": {"dir": str(runs / train_name)},
+    }
+    sampling = {
+        "theory": {"name": "su3", "shape": SAMPLE_SHAPE, "beta": beta},
+        "sampler": {**sampler, "model": str(runs / train_name / "model" / "flow.pt")},
         "output": {"dir": str(runs / name)},
     }
+    return training, sampling
 
 
-def run_row(path: Path) -> dict[str, Any]:
-    c = load_runcard(path)
+def run_row(model: str, train_path: Path, path: Path) -> dict[str, Any]:
+    torch.set_num_threads(1)  # rows run side by side, one core each
+    os.chdir(REPO)  # the cards name their run directories relative to the repository
     t0 = time.perf_counter()
-    flow_pt = train(c, progress=False)
+    trained = load_runcard(train_path)
+    flow_pt = train(trained, progress=False)
     meta = torch.load(flow_pt, weights_only=True)["meta"]
+    c = load_runcard(path)
     sample(c, progress=False)
     summary = json.loads((analyze(c.run_dir) / "analysis.json").read_text())
     plaq = summary["observables"]["plaquette"]
     exact = sun_plaquette_infinite_volume(c.theory["beta"], 3)
-    spec = model_spec(c)
+    spec = model_spec(trained)
     return {
-        "card": str(path.relative_to(REPO)), "beta": c.theory["beta"], "parameters": spec.parameters(),
-        "loops": len(spec.loops), "training_steps": meta["steps"], "phi_train": meta["phi_train"],
+        "model": model, "card": str(path.relative_to(REPO)), "training_card": str(train_path.relative_to(REPO)),
+        "beta": c.theory["beta"], "parameters": spec.parameters(), "loops": len(spec.loops),
+        "training_shape": TRAIN_SHAPE, "shape": SAMPLE_SHAPE,
+        "training_steps": meta["steps"], "phi_train": meta["phi_train"],
         "training_seconds": meta["seconds"], "ess": summary["ess"], "acceptance": summary["acceptance"],
         "proposals": c.sampler["chains"] * (c.sampler["updates"] + c.sampler["thermalization"]),
         "plaquette": plaq, "plaquette_exact": exact,
@@ -108,31 +128,36 @@ def main() -> None:
     parser.add_argument("--write-cards", action="store_true", help="write the cards to jobs/cards/gauge_flows/ and stop")
     parser.add_argument("--betas", type=float, nargs="+", default=[4.0, 5.0, 6.0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--steps-a", type=int, default=80, help="training steps of model A")
-    parser.add_argument("--steps-b", type=int, default=24, help="training steps of model B")
+    parser.add_argument("--steps-a", type=int, default=300, help="training steps of model A")
+    parser.add_argument("--steps-b", type=int, default=120, help="training steps of model B")
+    parser.add_argument("--workers", type=int, default=2, help="rows run side by side, one core each")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "gauge_flows", help="run directories (relative: to the repository)")
     args = parser.parse_args()
-    os.chdir(REPO)  # the cards name their run directories relative to the repository
+    os.chdir(REPO)
     steps = {"luscher_lo": 0, "model_a": args.steps_a, "model_b": args.steps_b}
     CARDS.mkdir(parents=True, exist_ok=True)
-    paths = {}
+    rows_todo = []
     for beta in args.betas:
         for model in args.models:
-            paths[(beta, model)] = CARDS / f"su3_16x16_b{beta:g}_{model}.toml"
-            paths[(beta, model)].write_text(to_toml(card(beta, model, steps[model], args.runs)))
+            training, sampling = cards(beta, model, steps[model], args.runs)
+            paths = (CARDS / f"su3_8x8_b{beta:g}_{model}_train.toml", CARDS / f"su3_16x16_b{beta:g}_{model}.toml")
+            for p, c in zip(paths, (training, sampling)):
+                p.write_text(to_toml(c))
+            rows_todo.append((model, *paths))
     if args.write_cards:
-        print("\n".join(str(p.relative_to(REPO)) for p in paths.values()))
+        print("\n".join(str(p.relative_to(REPO)) for _, *paths in rows_todo for p in paths))
         return
-    rows = []
     print(f"{'beta':>5} {'model':>11} {'params':>6} {'steps':>5} {'train s':>8} {'ESS':>7} {'acc':>6} "
           f"{'plaquette':>18} {'exact':>8}")
-    for (beta, model), path in paths.items():
-        row = {"model": model, **run_row(path)}
-        rows.append(row)
-        p = row["plaquette"]
-        print(f"{beta:5g} {model:>11} {row['parameters']:6d} {row['training_steps']:5d} {row['training_seconds']:8.0f} "
-              f"{row['ess']:7.4f} {row['acceptance']:6.3f} {p['value']:10.5f}({p['error']:.5f}) {row['plaquette_exact']:8.5f}"
-              f"{'' if row['plaquette_agrees'] else '  DISAGREES'}", flush=True)
+    rows = []
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
+        for row in pool.map(run_row, *zip(*rows_todo)):
+            rows.append(row)
+            p = row["plaquette"]
+            print(f"{row['beta']:5g} {row['model']:>11} {row['parameters']:6d} {row['training_steps']:5d} "
+                  f"{row['training_seconds']:8.0f} {row['ess']:7.4f} {row['acceptance']:6.3f} "
+                  f"{p['value']:10.5f}({p['error']:.5f}) {row['plaquette_exact']:8.5f}"
+                  f"{'' if row['plaquette_agrees'] else '  DISAGREES'}", flush=True)
     out = write_json("bench_gauge_flows", {"machine": machine(), "flow_steps": FLOW_STEPS, "paper_ess_percent": PAPER,
                                            "rows": rows})
     plot(rows, RESULTS / "bench_gauge_flows.png")

@@ -119,6 +119,9 @@ def test_unknown_or_repeated_loops_are_refused() -> None:
         loops_named(["1x1", "4x4"])
     with pytest.raises(ValueError, match="each loop once"):
         loops_named(["1x1", "1x1"])
+    with pytest.raises(ValueError, match=r"loops \['1x1@adj'\]: U\(1\) has no representations"):
+        U1GradientFlow(loops_named(["1x1", "1x1@adj"]), AffineCoefficients(2), 1)
+    assert [(lp.name, lp.rep, lp.path) for lp in loops_named(["1x2@sym"])] == [("1x2@sym", "sym", LOOPS["1x2"].path)]
 
 
 def test_loop_families_are_the_polyomino_boundaries() -> None:

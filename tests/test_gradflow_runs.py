@@ -143,8 +143,9 @@ def test_a_map_of_another_group_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("change, message", [
-    ('loops = ["1x1", "5x5"]', "[model].loops = ['1x1', '5x5']: expected"),
-    ('loops = "hexagons"', "[model].loops = 'hexagons': expected"),
+    ('loops = ["1x1", "5x5"]', "[model].loops: loops ['5x5']: unknown; allowed: ['1x1', "),
+    ('loops = "hexagons"', "[model].loops: loops = 'hexagons': unknown family; allowed: ['perimeter10', "),
+    ('loops = ["1x1", "1x1@spin2"]', "[model].loops: loops ['1x1@spin2']: unknown representation; allowed: ['sym', 'anti', 'adj']"),
     ('init = "luscher_nlo"', "[model].init = 'luscher_nlo': Luscher's next-to-leading order is implemented for u1 only"),
     ('coefficients = "cubic"', "[model].coefficients = 'cubic': expected 'affine' or 'spline'"),
 ])
@@ -160,10 +161,17 @@ def test_bad_gauge_model_cards_get_one_line_errors(tmp_path: Path, change: str, 
 
 
 def test_gauge_model_kind_and_loops_fit_the_theory(tmp_path: Path) -> None:
-    twice = _card(tmp_path, name="su2", shape=(2, 4), loops='["1x1", "2x1"]', init="zero").read_text()
-    (tmp_path / "twice.toml").write_text(twice)
-    with pytest.raises(RunCardError, match=r"\['2x1'\] run over a link twice on the 2x4 lattice"):
-        load_runcard(tmp_path / "twice.toml")
+    often = _card(tmp_path, name="su2", shape=(2, 2), loops='["1x1", "2x1", "2x3"]', init="zero").read_text()
+    (tmp_path / "often.toml").write_text(often)
+    with pytest.raises(RunCardError, match=r"\['2x3'\] run over a link more than twice on the 2x2 lattice"):
+        load_runcard(tmp_path / "often.toml")
+    wrapped = _card(tmp_path, name="su3", shape=(2, 4), loops='["1x1", "2x1@adj"]', init="zero", run="wrapped")
+    with pytest.raises(RunCardError, match=r"\['2x1@adj'\] run over a link twice on the 2x4 lattice; a loop in "
+                                           "another representation must visit each link once"):
+        load_runcard(wrapped)
+    u1_reps = _card(tmp_path, loops='["1x1", "1x1@adj"]', init="zero", run="u1_reps")
+    with pytest.raises(RunCardError, match=r"\['1x1@adj'\]: u1 has no representations beyond the charge"):
+        load_runcard(u1_reps)
     flow_card = _card(tmp_path, init="zero").read_text().replace('kind = "gradflow"', 'kind = "flow"')
     (tmp_path / "flow.toml").write_text(flow_card)
     with pytest.raises(RunCardError, match="coupling flows are for phi4; for u1 use kind = \"gradflow\""):

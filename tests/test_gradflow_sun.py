@@ -12,6 +12,7 @@ import torch
 
 from conftest import generator
 from hpcflow.models.gradflow import AffineCoefficients, HaarSUN, SUNGradientFlow, loops_named
+from hpcflow.models.gradflow.sun import casimir, character
 from hpcflow.theories.gauge import dagger, gauge_transform, random_gauge, wilson_loop
 from su_n_coordinates import coords, generators, moved
 
@@ -28,28 +29,48 @@ def _links(n: int, shape: tuple[int, int], batch: int = 1, seed: int = 0) -> tor
 
 
 NAMES = ["1x1", "1x2", "2x1", "cells:00.01.10"]
+TWICE = ["1x1_twice", "fig8_0", "fig8_1"]
+"""Loops that run over links twice the same way (every link of the plaquette; the shared link)."""
+REPS = ["1x1@sym", "1x1@anti", "1x1@adj", "2x1@adj", "cells:00.01.10@sym"]
+"""Loops whose trace is taken in the two-index and adjoint representations."""
+CASES = [(2, NAMES, (3, 4)), (3, NAMES, (3, 4)), (2, TWICE, (3, 4)), (3, TWICE, (3, 4)), (3, ["1x2", "3x1"], (2, 2)),
+         (2, REPS, (3, 4)), (3, REPS, (3, 4))]
+"""(N, loops, lattice); on the 2x2 lattice the 1x2 rectangle comes back over its first link the
+other way and the 3x1 rectangle runs over a link twice forward (a wrapped loop)."""
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_velocity_is_minus_the_lie_derivative_of_the_loop_action(n) -> None:
-    flow, t = _flow(n, NAMES, 1), generators(n)
-    u = _links(n, (3, 4))
+def _loop_value(loop, v: torch.Tensor) -> torch.Tensor:
+    r""":math:`\mathrm{Re}\,\chi_r(W_C)` from the matrices of :func:`wilson_loop`, with the
+    characters written out here (independent of :mod:`hpcflow.models.gradflow.sun`)."""
+    w = wilson_loop(v, list(loop.path))
+    tr = w.diagonal(dim1=-2, dim2=-1).sum(-1)
+    tr2 = (w @ w).diagonal(dim1=-2, dim2=-1).sum(-1)
+    value = {"fund": tr, "sym": (tr * tr + tr2) / 2, "anti": (tr * tr - tr2) / 2, "adj": tr.abs() ** 2 - 1}[loop.rep]
+    return value.real.sum()
+
+
+@pytest.mark.parametrize("n, names, shape", CASES)
+def test_velocity_is_minus_the_lie_derivative_of_the_loop_action(n, names, shape) -> None:
+    flow, t = _flow(n, names, 1), generators(n)
+    u = _links(n, shape)
     c = flow.coefficients(0.4)
 
     def loop_action(omega: torch.Tensor) -> torch.Tensor:
         v = moved(u, omega, t)
-        return sum(c[i] * wilson_loop(v, list(lp.path)).diagonal(dim1=-2, dim2=-1).sum(-1).real.sum()
-                   for i, lp in enumerate(flow.loops))
+        return sum(c[i] * _loop_value(lp, v) for i, lp in enumerate(flow.loops))
 
     omega = torch.zeros(u[..., 0, 0].numel() * (n * n - 1), dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(loop_action(omega), omega)
     torch.testing.assert_close(coords(flow.velocity(u, 0.4)[0], t), -grad, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_divergence_is_the_trace_of_the_velocity_jacobian(n) -> None:
-    flow, t = _flow(n, NAMES, 1), generators(n)
-    u = _links(n, (3, 4), seed=1)
+@pytest.mark.parametrize("n, names, shape", CASES)
+def test_divergence_is_the_trace_of_the_velocity_jacobian(n, names, shape) -> None:
+    r"""Exact for loops that visit each link once (Casimir) and for those that run over a link
+    twice (the Fierz cross term: without it the doubly wound plaquette misses
+    :math:`4(\mathrm{tr}\,P)^2 - \frac4N\mathrm{tr}\,P^2` per site)."""
+    flow, t = _flow(n, names, 1), generators(n)
+    u = _links(n, shape, seed=1)
     size = u[..., 0, 0].numel() * (n * n - 1)
     jac = torch.autograd.functional.jacobian(lambda w: coords(flow.velocity(moved(u, w, t), 0.4)[0], t),
                                              torch.zeros(size, dtype=torch.float64))
@@ -124,10 +145,40 @@ def test_zero_coefficients_are_the_identity() -> None:
     assert torch.equal(logdet, torch.zeros(1, dtype=torch.float64))
 
 
-def test_a_loop_that_runs_over_a_link_twice_is_refused() -> None:
-    """On a 2-site axis the 1x2 rectangle comes back over its first link."""
-    flow = _flow(2, ["1x1", "1x2"], 1)
-    with pytest.raises(ValueError, match="loop '1x2' runs over a link twice on a 2x2 lattice"):
+@pytest.mark.parametrize("n", [2, 3])
+def test_the_characters_are_orthonormal_under_haar(n) -> None:
+    r""":math:`\langle\chi_r\bar\chi_s\rangle = \delta_{rs}` over the Haar measure for the irreducible
+    representations fund, sym, adj (and anti for SU(3), the conjugate of fund); for SU(2) sym is the
+    adjoint (spin 1) and anti trivial (:math:`\chi_A = 1`). 4 sigma of 20000 draws."""
+    u = HaarSUN(n).sample(10000, (2, 1), generator(8), torch.float64)[:, 0].flatten(0, 2)
+    chi = {rep: character(rep, u) for rep in ("fund", "sym", "anti", "adj")}
+    if n == 2:
+        torch.testing.assert_close(chi["anti"], torch.ones_like(chi["anti"]))
+        torch.testing.assert_close(chi["sym"], chi["adj"])
+        reps = ["fund", "adj"]
+    else:
+        torch.testing.assert_close(chi["anti"], chi["fund"].conj())
+        reps = ["fund", "sym", "adj"]
+    for r in reps:
+        assert abs(complex(chi[r].mean())) < 4 * chi[r].abs().std() / len(u) ** 0.5
+        for s in reps:
+            moment = chi[r] * chi[s].conj()
+            exact = 1.0 if r == s else 0.0
+            assert abs(complex(moment.mean()) - exact) < 4 * moment.abs().std() / len(u) ** 0.5, (r, s)
+    assert (casimir("sym", 2), casimir("anti", 2), casimir("adj", 2)) == (2.0, 0.0, 2.0)
+    assert (casimir("sym", 3), casimir("anti", 3), casimir("adj", 3)) == (10 / 3, 4 / 3, 3.0)
+
+
+def test_a_loop_in_another_representation_must_visit_each_link_once() -> None:
+    flow = _flow(3, ["1x1", "1x2@adj"], 1)
+    with pytest.raises(ValueError, match="loop '1x2@adj' runs over a link twice on a 2x2 lattice"):
+        flow.velocity(_links(3, (2, 2)), 0.0)
+
+
+def test_a_loop_that_runs_over_a_link_more_than_twice_is_refused() -> None:
+    """On a 2x2 lattice the 2x3 rectangle runs over links four times."""
+    flow = _flow(2, ["1x1", "2x3"], 1)
+    with pytest.raises(ValueError, match="loop '2x3' runs over a link more than twice on a 2x2 lattice"):
         flow.velocity(_links(2, (2, 2)), 0.0)
 
 

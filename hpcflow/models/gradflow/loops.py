@@ -6,13 +6,17 @@ r"""The Wilson loops that drive a gradient-flow map in 2D, as closed paths in th
 - The boundaries of the other fixed polyominoes (cell sets up to translation, rotations and
   reflections counted apart) traced counterclockwise, named by their cells ``"cells:00.10.01"``
   (cells ``(i, j)``: ``i`` along axis 0); simple closed paths that visit each link once.
-- For Luscher's next-to-leading-order U(1) map: the doubly wound plaquette ``"1x1_twice"`` and the
-  figure-eights ``"fig8_0"`` / ``"fig8_1"`` (a plaquette and its neighbour along axis 0 / 1
-  with opposite orientations, :math:`\theta_P(x) - \theta_P(x+\hat\mu)`), which run over a
-  link twice.
+- The doubly wound plaquette ``"1x1_twice"`` and the figure-eights ``"fig8_0"`` / ``"fig8_1"``
+  (a plaquette and its neighbour along axis 0 / 1 with opposite orientations,
+  :math:`\theta_P(x) - \theta_P(x+\hat\mu)` in U(1)), which run over a link twice: the loops
+  of Luscher's next-to-leading-order U(1) map, and for SU(N) (:mod:`.sun`) the loops that
+  reach beyond the fundamental plaquette, :math:`\mathrm{tr}\,P^2 = \chi_S(P) - \chi_A(P)`.
 
 Families (:data:`FAMILIES`) name loop lists for a run card: ``"rectangles"``, ``"perimeter8"``
-(the 10 polyomino boundaries of at most 8 links) and ``"perimeter10"`` (38 of at most 10 links).
+(the 10 polyomino boundaries of at most 8 links), ``"perimeter10"`` (38 of at most 10 links)
+``"perimeter8_twice"`` (``"perimeter8"`` with the three loops that run over a link twice) and
+``"perimeter8_reps"`` (that and the plaquette and the 1x2 rectangles in the three
+representations of :data:`REPRESENTATIONS`, 22 loops).
 
 A loop's *link counts* :math:`n_l` are how often it traverses each link (forward +1, backward
 -1). For U(1), :math:`\theta_C = \sum_l n_l\theta_l`, so :math:`\Delta\cos\theta_C = -k_C\cos\theta_C`
@@ -29,7 +33,7 @@ from functools import cached_property, lru_cache
 
 from hpcflow.theories.gauge import path_links
 
-__all__ = ["FAMILIES", "LOOPS", "Loop", "loops_named", "polyominoes", "rectangle"]
+__all__ = ["FAMILIES", "LOOPS", "REPRESENTATIONS", "Loop", "loops_named", "polyominoes", "rectangle"]
 
 
 def rectangle(a: int, b: int) -> list[int]:
@@ -39,10 +43,12 @@ def rectangle(a: int, b: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Loop:
-    """A loop shape: its name and its closed path."""
+    """A loop shape: its name, its closed path and the representation of its trace (SU(N) only:
+    :data:`REPRESENTATIONS`)."""
 
     name: str
     path: tuple[int, ...]
+    rep: str = "fund"
 
     @property
     def length(self) -> int:
@@ -69,6 +75,19 @@ class Loop:
     def max_visits(self, shape: tuple[int, ...]) -> int:
         """How often the path runs over its most visited link (either way) on a lattice of ``shape``."""
         return max(Counter((mu, site) for mu, site, _ in self._sites(shape)).values())
+
+    @lru_cache(maxsize=16)
+    def repeated_links(self, shape: tuple[int, ...]) -> tuple[tuple[int, int, bool, bool], ...]:
+        """``(j, k, forward_j, forward_k)``, ``j < k``, for each link the path runs over twice on a
+        lattice of ``shape`` (positions on the path and directions); a link run over more often
+        is an error."""
+        positions: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+        sites = self._sites(shape)
+        for j, (mu, site, _) in enumerate(sites):
+            positions.setdefault((mu, site), []).append(j)
+        if any(len(p) > 2 for p in positions.values()):
+            raise ValueError(f"loop {self.name!r} runs over a link more than twice on a {'x'.join(map(str, shape))} lattice")
+        return tuple((j, k, sites[j][2], sites[k][2]) for j, k in (p for p in positions.values() if len(p) == 2))
 
 
 def _boundary(cells: frozenset[tuple[int, int]]) -> tuple[int, ...]:
@@ -122,33 +141,49 @@ def _perimeter(max_links: int) -> list[Loop]:
     return sorted((lp for lp in loops if lp.length <= max_links), key=lambda lp: (lp.length, lp.name))
 
 
-_NLO_U1 = [Loop("1x1_twice", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1, -2, -1, 2, -1, -2)),
+_TWICE = [Loop("1x1_twice", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1, -2, -1, 2, -1, -2)),
            Loop("fig8_1", (1, 2, -1, 2, 1, -2, -1, -2))]
 
 _RECTANGLES = [Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b in (1, 2, 3)]
 _PERIMETER10 = _perimeter(10)
 
-LOOPS: dict[str, Loop] = {lp.name: lp for lp in (*_RECTANGLES, *_PERIMETER10, *_NLO_U1)}
+LOOPS: dict[str, Loop] = {lp.name: lp for lp in (*_RECTANGLES, *_PERIMETER10, *_TWICE)}
 """Every named loop."""
+
+REPRESENTATIONS = ("sym", "anti", "adj")
+"""The SU(N) representations a loop's trace may take beyond the fundamental (``"1x1@adj"``): the
+symmetric and antisymmetric two-index ones and the adjoint (:mod:`.sun`)."""
 
 FAMILIES: dict[str, list[str]] = {
     "rectangles": [lp.name for lp in _RECTANGLES],
     "perimeter8": [lp.name for lp in _PERIMETER10 if lp.length <= 8],
+    "perimeter8_twice": [lp.name for lp in _PERIMETER10 if lp.length <= 8] + [lp.name for lp in _TWICE],
     "perimeter10": [lp.name for lp in _PERIMETER10],
+    "perimeter8_reps": [lp.name for lp in _PERIMETER10 if lp.length <= 8] + [lp.name for lp in _TWICE]
+    + [f"{name}@{rep}" for name in ("1x1", "1x2", "2x1") for rep in REPRESENTATIONS],
 }
 """Named loop lists for ``[model].loops``."""
 
 
 def loops_named(names: list[str] | str) -> list[Loop]:
-    """The loops of ``names`` (a list of loop names, or a family of :data:`FAMILIES`); an unknown
-    name is refused with the allowed ones."""
+    """The loops of ``names`` (a list of loop names, or a family of :data:`FAMILIES`); ``"name@rep"``
+    takes the trace of loop ``name`` in representation ``rep`` of :data:`REPRESENTATIONS`; an
+    unknown name or representation is refused with the allowed ones."""
     if isinstance(names, str):
         if names not in FAMILIES:
             raise ValueError(f"loops = {names!r}: unknown family; allowed: {sorted(FAMILIES)} or a list of loop names")
         names = FAMILIES[names]
-    unknown = [n for n in names if n not in LOOPS]
+    unknown = [n for n in names if n.partition("@")[0] not in LOOPS]
     if unknown:
-        raise ValueError(f"loops {unknown}: unknown; allowed: {sorted(LOOPS, key=lambda n: (LOOPS[n].length, n))}")
+        raise ValueError(f"loops {unknown}: unknown; allowed: {sorted(LOOPS, key=lambda n: (LOOPS[n].length, n))}, "
+                         f"each optionally with @rep, rep one of {list(REPRESENTATIONS)}")
+    reps = [n for n in names if "@" in n and n.partition("@")[2] not in REPRESENTATIONS]
+    if reps:
+        raise ValueError(f"loops {reps}: unknown representation; allowed: {list(REPRESENTATIONS)}")
     if len(set(names)) != len(names):
         raise ValueError(f"loops {names}: each loop once")
-    return [LOOPS[n] for n in names]
+    loops = []
+    for name in names:
+        base, _, rep = name.partition("@")
+        loops.append(Loop(name, LOOPS[base].path, rep) if rep else LOOPS[base])
+    return loops

@@ -22,8 +22,9 @@ Expanded in :math:`\beta`:
   :math:`\tilde S^{(1)} = t\beta^2[\frac1{32}\sum\cos 2\theta_P + \frac1{40}\sum\cos\theta_{8} - \frac1{24}\sum\cos\theta_{R}]`
   over both orientations of the figure-eights and rectangles.
 
-The SU(N) next-to-leading order brings products of traces (the Fierz identity of the
-generators), which are not Wilson loops, and loops that run over a link twice; it is not here.
+The SU(N) next-to-leading order brings, besides loops that run over a link twice and traces in
+other representations (both available to the map, :mod:`.sun`), products of the traces of
+neighbouring plaquettes (the Fierz identity of the generators); it is not here.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from hpcflow.models.gradflow.haar import HaarU1
+from hpcflow.models.gradflow.loops import Loop
 from hpcflow.models.gradflow.map import GradientFlow
 from hpcflow.theories.gauge import u1_loop_angle
 
@@ -25,6 +26,13 @@ class U1GradientFlow(GradientFlow):
     """The map and its density for 2D U(1) angles (arguments: :class:`~.map.GradientFlow`)."""
 
     prior = HaarU1()
+
+    def __init__(self, loops: list[Loop], coefficients: torch.nn.Module, steps: int = 20) -> None:
+        reps = [lp.name for lp in loops if lp.rep != "fund"]
+        if reps:
+            raise ValueError(f"loops {reps}: U(1) has no representations beyond the charge; use a winding "
+                             "loop such as '1x1_twice'")
+        super().__init__(loops, coefficients, steps)
 
     def velocity(self, theta: Tensor, t: float) -> tuple[Tensor, Tensor]:
         c = self.coefficients(t).to(theta.dtype)

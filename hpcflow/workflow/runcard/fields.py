@@ -23,7 +23,7 @@ class Field:
     """One key of a section: its type, bounds, choices and default (``required`` if none).
 
     ``kind`` is one of ``"int"``, ``"float"``, ``"str"``, ``"bool"``, ``"int_list"``,
-    ``"float_list"``, ``"str_list"`` (one choice or a list of choices).
+    ``"float_list"``, ``"str_list"`` (one string or a list, of the choices where there are any).
     """
 
     kind: str
@@ -50,7 +50,8 @@ def describe(f: Field) -> str:
         choices = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
         return f"{choices}, or a list of them" if f.kind == "str_list" else choices
     kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
-            "int_list": "a list of integers", "float_list": "a list of numbers"}[f.kind]
+            "int_list": "a list of integers", "float_list": "a list of numbers",
+            "str_list": "a string or a list of strings"}[f.kind]
     bounds = []
     if f.minimum is not None:
         bounds.append(f"{'>' if f.exclusive_min else '>='} {f.minimum:g}")
@@ -95,7 +96,7 @@ def check_value(value: Any, f: Field) -> tuple[Any, bool]:
         return value, isinstance(value, bool)
     if f.kind == "str_list":
         items = value if isinstance(value, list) else [value]
-        return value, len(items) > 0 and all(isinstance(v, str) and v in f.choices for v in items)
+        return value, len(items) > 0 and all(isinstance(v, str) and (not f.choices or v in f.choices) for v in items)
     if not isinstance(value, list) or not (value or f.empty):
         return value, False
     if f.kind == "float_list":

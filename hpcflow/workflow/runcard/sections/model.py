@@ -3,7 +3,8 @@
 - ``"flow"`` (the default): a normalizing flow of coupling layers, for phi^4 on a 2D lattice
   with even extents;
 - ``"gradflow"``: a gradient-flow map over Wilson loops, for 2D gauge fields (u1, su2, su3):
-  ``loops`` (a family or a list of loop names, :mod:`hpcflow.models.gradflow.loops`),
+  ``loops`` (a family or a list of loop names, each optionally ``@sym``, ``@anti`` or ``@adj``
+  for SU(N), :mod:`hpcflow.models.gradflow.loops`),
   ``coefficients`` (``"affine"``, model A, or ``"spline"`` with ``knots``, model B), ``steps`` of
   the integrator, ``init`` (``"luscher_lo"``, ``"luscher_nlo"`` for u1, or ``"zero"``).
 """
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 from hpcflow.models.gradflow.coefficients import COEFFICIENTS
-from hpcflow.models.gradflow.loops import FAMILIES, LOOPS, loops_named
+from hpcflow.models.gradflow.loops import loops_named
 from hpcflow.models.gradflow.luscher import luscher_coefficients
 from hpcflow.models.gradflow.spec import INITS
 from hpcflow.workflow.runcard.fields import Field
@@ -56,11 +57,20 @@ def _gradflow_rules(ctx: Context, m: dict, theory: dict) -> None:
         return
     if name is None or "beta" not in theory:
         return
+    reps = [lp for lp in loops if lp.rep != "fund"]
+    if name == "u1" and reps:
+        ctx.add(f"[model].loops: {[lp.name for lp in reps]}: u1 has no representations beyond the charge; "
+                "use a winding loop such as '1x1_twice'")
     if name != "u1" and shape is not None:
-        twice = [lp.name for lp in loops if lp.max_visits(tuple(shape)) > 1]
+        lattice = "x".join(map(str, shape))
+        often = [lp.name for lp in loops if lp.max_visits(tuple(shape)) > 2]
+        if often:
+            ctx.add(f"[model].loops: {often} run over a link more than twice on the {lattice} lattice; the {name} "
+                    "map takes loops that visit each link at most twice")
+        twice = [lp.name for lp in reps if lp.max_visits(tuple(shape)) > 1]
         if twice:
-            ctx.add(f"[model].loops: {twice} run over a link twice on the {'x'.join(map(str, shape))} lattice; the "
-                    f"{name} map needs loops that visit each link once")
+            ctx.add(f"[model].loops: {twice} run over a link twice on the {lattice} lattice; a loop in another "
+                    "representation must visit each link once")
     if m.get("init", "zero") != "zero":
         try:
             luscher_coefficients(name, theory["beta"], loops, m["init"].removeprefix("luscher_"))
@@ -97,7 +107,8 @@ SECTION = Section(
             "bound": Field("float", required=False, default=5.0, minimum=0.0, exclusive_min=True),
         },
         "gradflow": {
-            "loops": Field("str_list", choices=(*FAMILIES, *LOOPS), hint='e.g. loops = "perimeter10" or ["1x1", "1x2", "2x1"]'),
+            # names are checked by the rules (loops_named): a loop may carry a representation, "1x1@adj"
+            "loops": Field("str_list", hint='e.g. loops = "perimeter10" or ["1x1", "1x2", "2x1", "1x1@adj"]'),
             "coefficients": Field("str", required=False, default="affine", choices=tuple(COEFFICIENTS)),
             "knots": Field("int", required=False, default=10, minimum=2),
             "steps": Field("int", required=False, default=20, minimum=1),
