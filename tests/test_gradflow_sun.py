@@ -100,6 +100,22 @@ def test_log_det_is_the_autograd_jacobian_of_the_map_on_2x2_su2() -> None:
     assert abs(gaps[1]) < 1e-8 and 6 < gaps[0] / gaps[1] < 10
 
 
+def test_log_det_with_loops_that_run_twice_and_other_representations_is_the_jacobian() -> None:
+    """The same with the doubly wound plaquette and the adjoint plaquette on 2x2 SU(2): the gap
+    falls 8x per halved step (measured -6.1e-5 at 20 steps, -7.1e-6 at 40, -8.6e-7 at 80); a wrong cross term
+    or Casimir would leave a gap of order one."""
+    t = generators(2)
+    u = _links(2, (2, 2), seed=2)
+    gaps = []
+    for steps in (20, 40):
+        flow = _flow(2, ["1x1", "1x1_twice", "1x1@adj"], steps, scale=0.5)
+        with torch.no_grad():
+            logdet = float(flow(u)[1])
+        gaps.append(logdet - _map_jacobian_logdet(flow, u, t))
+        assert abs(logdet) > 0.1
+    assert abs(gaps[1]) < 2e-5 and 6 < gaps[0] / gaps[1] < 10
+
+
 def test_the_map_converges_at_third_order_and_inverts() -> None:
     u = _links(3, (4, 4), batch=2, seed=3)
     ref = _flow(3, NAMES, 80)
