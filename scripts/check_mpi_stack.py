@@ -43,7 +43,8 @@ def h5py_ldd(h5py_dir: str) -> str:
             lines.append(f"  {stem}: ldd failed: {error}")
             continue
         wanted = [ln.strip() for ln in out.stdout.splitlines() if "hdf5" in ln or "mpi" in ln]
-        lines.append(f"  {os.path.basename(module)} (ldd rc {out.returncode}): " + "; ".join(wanted or [out.stderr.strip() or "no MPI or HDF5 library"]))
+        found = "; ".join(wanted) or out.stderr.strip() or "no MPI or HDF5 library"
+        lines.append(f"  {os.path.basename(module)} (ldd rc {out.returncode}): {found}")
     return "\n".join(lines)
 
 
