@@ -114,6 +114,17 @@ def test_su2_nmcmc_with_luscher_lo_map_reproduces_the_exact_plaquette(tmp_path: 
     assert abs(plaq["value"] - exact) < 4 * plaq["error"], (plaq, exact)
     assert set(summary["observables"]) >= {"wilson_1x2", "wilson_2x2"}
     assert summary["acceptance"] > 0.3
+    assert 0 < summary["log_q_integration_error"] < 0.05
+
+
+def test_nmcmc_refuses_a_map_whose_log_q_the_integrator_does_not_resolve(tmp_path: Path) -> None:
+    """Luscher's LO coefficient at beta = 60 (-10 on the plaquette) with the card's 8 RK3 steps:
+    log q moves by far more than the tolerance when the steps are doubled."""
+    card = load_runcard(_card(tmp_path, name="su2", shape=(4, 4), beta=60.0, loops='["1x1"]', init="luscher_lo",
+                              train_steps=0, updates=10))
+    train(card, progress=False)
+    with pytest.raises(ModelError, match=r"when its 8 integration steps are doubled \(tolerance 0.05\)"):
+        sample(card, progress=False)
 
 
 def test_training_lowers_the_loss_from_luscher_and_resumes(tmp_path: Path) -> None:

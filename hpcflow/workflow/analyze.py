@@ -63,6 +63,8 @@ def _read(run_dir: Path) -> dict[str, Any]:
         data["kind"] = kind
         data["integration"] = {k: store.attrs[k].item() if hasattr(store.attrs[k], "item") else store.attrs[k]
                                for k in ("n_steps", "eps", "n_steps_card", "tuned") if k in store.attrs}
+        if "log_q_integration_error" in store.attrs:  # NMCMC with a map that integrates a flow equation
+            data["log_q_integration_error"] = float(store.attrs["log_q_integration_error"])
     return data
 
 
@@ -102,6 +104,8 @@ def _sampler_summary(data: dict[str, Any], volume: int, reweight: bool) -> dict[
     else:  # proposals: nmcmc/log_w (observables/log_w are the chain's current weights)
         out["ess"] = effective_sample_size(torch.from_numpy(data["nmcmc/log_w"]).flatten())
         out["longest_rejection_run"] = int(_longest_rejection_run(data["nmcmc/accepted"]))
+        if "log_q_integration_error" in data:
+            out["log_q_integration_error"] = data["log_q_integration_error"]
         if reweight:
             rw = phi4_reweighted(data["nmcmc/log_w"], data["nmcmc/proposal_M"], data["nmcmc/proposal_e"], volume)
             out["reweighted"] = {name: r.to_dict() for name, r in rw.items()}
@@ -137,8 +141,10 @@ def _sampler_line(summary: dict[str, Any]) -> str:
         return (f"{summary['sampler_kind'].upper()} acceptance {summary['acceptance']:.4f}; "
                 f"<exp(-dH)> = {r['value']:.4f} +- {r['error']:.4f}; "
                 f"{i['integrator']}, tau = {i['tau']:g}, {steps}, eps = {i['eps']:.4g}")
+    error = summary.get("log_q_integration_error")
     return (f"NMCMC acceptance {summary['acceptance']:.4f}; ESS of the proposals {summary['ess']:.4f}; "
-            f"longest run of rejections {summary['longest_rejection_run']}")
+            f"longest run of rejections {summary['longest_rejection_run']}"
+            + ("" if error is None else f"; integration error of log q {error:.2g} (spread at doubled steps)"))
 
 
 def _markdown(summary: dict[str, Any]) -> str:
