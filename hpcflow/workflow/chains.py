@@ -192,7 +192,7 @@ class NMCMCChains(ChainSampler):
         self.buffers = s["chunk"] * flow.spec.proposal_buffers()  # a chunk of proposals per chain, no gradients
 
     def _check_log_q(self, flow: torch.nn.Module) -> float:
-        """The spread (standard deviation over :data:`LOG_Q_DRAWS` prior draws) of the change of
+        r"""The spread (standard deviation over :data:`LOG_Q_DRAWS` prior draws) of the change of
         :math:`\log q` when a map that integrates a flow equation doubles its steps
         (``log_q_error``; a constant offset cancels in the Metropolis ratio). Above
         :data:`LOG_Q_TOLERANCE` the NMCMC weights would be biased by the integration error,
