@@ -13,7 +13,7 @@ r"""The Wilson loops that drive a gradient-flow map in 2D, as closed paths in th
   reach beyond the fundamental plaquette, :math:`\mathrm{tr}\,P^2 = \chi_S(P) - \chi_A(P)`.
 
 Families (:data:`FAMILIES`) name loop lists for a run card: ``"rectangles"``, ``"perimeter8"``
-(the 10 polyomino boundaries of at most 8 links), ``"perimeter10"`` (38 of at most 10 links)
+(the 10 polyomino boundaries of at most 8 links), ``"perimeter10"`` (38 of at most 10 links),
 ``"perimeter8_twice"`` (``"perimeter8"`` with the three loops that run over a link twice) and
 ``"perimeter8_reps"`` (that and the plaquette and the 1x2 rectangles in the three
 representations of :data:`REPRESENTATIONS`, 22 loops).
@@ -142,7 +142,7 @@ def _perimeter(max_links: int) -> list[Loop]:
 
 
 _TWICE = [Loop("1x1_twice", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1, -2, -1, 2, -1, -2)),
-           Loop("fig8_1", (1, 2, -1, 2, 1, -2, -1, -2))]
+          Loop("fig8_1", (1, 2, -1, 2, 1, -2, -1, -2))]
 
 _RECTANGLES = [Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b in (1, 2, 3)]
 _PERIMETER10 = _perimeter(10)
@@ -154,13 +154,15 @@ REPRESENTATIONS = ("sym", "anti", "adj")
 """The SU(N) representations a loop's trace may take beyond the fundamental (``"1x1@adj"``): the
 symmetric and antisymmetric two-index ones and the adjoint (:mod:`.sun`)."""
 
+_PERIMETER8 = [lp.name for lp in _PERIMETER10 if lp.length <= 8]
+_PERIMETER8_TWICE = _PERIMETER8 + [lp.name for lp in _TWICE]
+
 FAMILIES: dict[str, list[str]] = {
     "rectangles": [lp.name for lp in _RECTANGLES],
-    "perimeter8": [lp.name for lp in _PERIMETER10 if lp.length <= 8],
-    "perimeter8_twice": [lp.name for lp in _PERIMETER10 if lp.length <= 8] + [lp.name for lp in _TWICE],
+    "perimeter8": _PERIMETER8,
+    "perimeter8_twice": _PERIMETER8_TWICE,
     "perimeter10": [lp.name for lp in _PERIMETER10],
-    "perimeter8_reps": [lp.name for lp in _PERIMETER10 if lp.length <= 8] + [lp.name for lp in _TWICE]
-    + [f"{name}@{rep}" for name in ("1x1", "1x2", "2x1") for rep in REPRESENTATIONS],
+    "perimeter8_reps": _PERIMETER8_TWICE + [f"{name}@{rep}" for name in ("1x1", "1x2", "2x1") for rep in REPRESENTATIONS],
 }
 """Named loop lists for ``[model].loops``."""
 
