@@ -55,7 +55,7 @@ def problems(mpi_library: str, mpi_name: str, hdf5_tag: str) -> list[str]:
 
     found = []
     if not h5py.get_config().mpi:
-        found.append("h5py is the serial build (h5py.get_config().mpi is False)")
+        found.append("h5py is the serial build (h5py.get_config().mpi is False): a later install replaced the MPI build")
     libs = mapped_libraries()
     mpis = {os.path.basename(p).split(".so")[0] for p in libs if MPI_SONAME.search(os.path.basename(p))}
     if len(mpis) > 1:

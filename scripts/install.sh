@@ -140,8 +140,8 @@ fi
 if [[ ${HPCFLOW_KERNELS:-1} != 0 ]]; then
     "$VENV/bin/python" -c "from hpcflow.kernels import compiled, why_not_compiled; assert compiled(), why_not_compiled()"
 fi
-"$VENV/bin/python" -c 'import h5py; assert h5py.get_config().mpi, "h5py lost its MPI build"'
-# h5py and mpi4py on the same MPI, as the loader maps them (two MPIs in one process abort)
+# h5py still the MPI build, and h5py and mpi4py on the same MPI as the loader maps them (two
+# MPIs in one process abort)
 "$VENV/bin/python" scripts/check_mpi_stack.py "$MPI_LIB" "${MPI_NAME:-}" "${HDF5_TAG:-}"
 
 echo "$WANT" > "$STAMP"

@@ -149,10 +149,10 @@ class SUNGradientFlow(GradientFlow):
             if loop.rep != "fund" and repeats[i]:
                 raise ValueError(f"loop {loop.name!r} runs over a link twice on a {'x'.join(map(str, shape))} lattice; "
                                  "a loop in another representation must visit each link once")
-            loop_trace = _trace(prefix[-1])
-            minus_laplacian = loop.length * casimir(loop.rep, self.n) * character(loop.rep, prefix[-1]).real
+            value = character(loop.rep, prefix[-1])  # tr Omega for a loop that may run over a link twice
+            minus_laplacian = loop.length * casimir(loop.rep, self.n) * value.real
             if repeats[i]:
-                minus_laplacian = minus_laplacian + self._repeat_term(factors, loop_trace, repeats[i])
+                minus_laplacian = minus_laplacian + self._repeat_term(factors, value, repeats[i])
             div = div + c[i] * minus_laplacian.flatten(1).sum(1)
             for k, (mu, offset, forward) in enumerate(loop.links):
                 rotated = _rotated(prefix, suffix, k if forward else k + 1)
