@@ -6,9 +6,14 @@ not depend on the volume; ``[sampler].model`` takes the map trained on the small
 Models (cards in jobs/cards/gauge_flows/, ``--write-cards``):
 
 - ``luscher_lo``: the plaquette with Luscher's leading-order coefficient -beta/16, untrained;
+- ``luscher_nlo``: Luscher's next-to-leading-order map (the 12 terms of the family
+  ``"luscher_nlo"``: the plaquette in four representations, the 1x2 rectangles, the
+  figure-eights and the products of neighbouring plaquette traces), untrained;
 - ``model_a``: the plaquette in the fundamental, symmetric, antisymmetric and adjoint
   representations, the 1x2 rectangles and the two figure-eights (8 loops), coefficients affine in
   flow time (16 parameters), started at Luscher's LO map;
+- ``model_a_nlo``: the terms of ``luscher_nlo``, coefficients affine in flow time (24
+  parameters), started at Luscher's NLO map;
 - ``model_b``: ``perimeter8_reps``, the 10 loops of at most 8 links, the doubly wound plaquette,
   the figure-eights, and the plaquette and the 1x2 rectangles in the three other representations
   (22 loops), natural cubic splines with 6 knots (132 parameters), 12 RK3 steps, started at
@@ -22,7 +27,8 @@ The paper's ESS (Luscher NLO / 14 / 420 parameters / Boyda et al.): 42/91/98/88 
 
 Usage: python benchmarks/bench_gauge_flows.py [--write-cards] [--betas 4 5 6] [--models ...]
            [--steps-a 300] [--steps-b 120] [--workers 2] [--runs runs/gauge_flows]
-Output: a table, benchmarks/results/bench_gauge_flows.json and .png.
+Output: a table, benchmarks/results/bench_gauge_flows.json and .png; the rows of models and betas
+not run this time are kept from the previous JSON (each row names the commit it ran at).
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ MODELS: dict[str, dict[str, Any]] = {
     "luscher_lo": {"loops": ["1x1"], "coefficients": "affine", "init": "luscher_lo"},
     "model_a": {"loops": ["1x1", "1x1@sym", "1x1@anti", "1x1@adj", "1x2", "2x1", "fig8_0", "fig8_1"],
                 "coefficients": "affine", "init": "luscher_lo"},
+    "luscher_nlo": {"loops": "luscher_nlo", "coefficients": "affine", "init": "luscher_nlo"},
+    "model_a_nlo": {"loops": "luscher_nlo", "coefficients": "affine", "init": "luscher_nlo"},
     "model_b": {"loops": "perimeter8_reps", "coefficients": "spline", "knots": 6, "init": "luscher_lo", "steps": 12},
 }
 """Each model's ``[model]``; ``steps`` (RK3 steps) defaults to :data:`FLOW_STEPS`. Model B takes 12:
@@ -112,6 +120,18 @@ def run_row(model: str, train_path: Path, path: Path) -> dict[str, Any]:
     }
 
 
+def _merged(rows: list[dict[str, Any]], previous: Path) -> list[dict[str, Any]]:
+    """This run's rows, then the previous file's rows of the (model, beta) pairs not run now."""
+    revision = machine()["hpcflow"]
+    for row in rows:
+        row["hpcflow"] = revision
+    done = {(r["model"], r["beta"]) for r in rows}
+    old = json.loads(previous.read_text())["rows"] if previous.exists() else []
+    kept = [{"hpcflow": r.get("hpcflow", "before 0.1.0+g7638a525c500 (not recorded)"), **r} for r in old
+            if (r["model"], r["beta"]) not in done]
+    return sorted(rows + kept, key=lambda r: (r["beta"], list(MODELS).index(r["model"])))
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -120,8 +140,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.plot([r["beta"] for r in mine], [100 * r["ess"] for r in mine], "o-", color=f"C{k}",
                 label=f"{model} ({mine[0]['parameters'] if mine else '?'} parameters)")
     betas = sorted(PAPER)
-    for k, label in ((0, "paper: Luscher NLO"), (1, "paper: 14 parameters"), (2, "paper: 420 parameters")):
-        ax.plot(betas, [PAPER[b][k] for b in betas], "x--", color=f"C{k}", alpha=0.6, label=label)
+    colour = {model: f"C{k}" for k, model in enumerate(MODELS)}
+    for k, (label, model) in enumerate((("paper: Luscher NLO", "luscher_nlo"), ("paper: 14 parameters", "model_a"),
+                                        ("paper: 420 parameters", "model_b"))):
+        ax.plot(betas, [PAPER[b][k] for b in betas], "x--", color=colour[model], alpha=0.6, label=label)
     ax.set(xlabel="beta", ylabel="ESS (%)", yscale="log", title="2D SU(3), 16x16: gradient-flow NMCMC")
     ax.legend(fontsize=7)
     save_figure(fig, path)
@@ -138,7 +160,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs") / "gauge_flows", help="run directories (relative: to the repository)")
     args = parser.parse_args()
     os.chdir(REPO)
-    steps = {"luscher_lo": 0, "model_a": args.steps_a, "model_b": args.steps_b}
+    steps = {"luscher_lo": 0, "luscher_nlo": 0, "model_a": args.steps_a, "model_a_nlo": args.steps_a, "model_b": args.steps_b}
     CARDS.mkdir(parents=True, exist_ok=True)
     rows_todo = []
     for beta in args.betas:
@@ -163,8 +185,8 @@ def main() -> None:
                   f"{p['value']:10.5f}({p['error']:.5f}) {row['plaquette_exact']:8.5f}"
                   f"{'' if row['plaquette_agrees'] else '  DISAGREES'}", flush=True)
     out = write_json("bench_gauge_flows", {"machine": machine(), "flow_steps": FLOW_STEPS, "paper_ess_percent": PAPER,
-                                           "rows": rows})
-    plot(rows, RESULTS / "bench_gauge_flows.png")
+                                           "rows": _merged(rows, RESULTS / "bench_gauge_flows.json")})
+    plot(json.loads(out.read_text())["rows"], RESULTS / "bench_gauge_flows.png")
     print(f"wrote {out}")
 
 

@@ -155,9 +155,10 @@ def test_a_map_of_another_group_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("change, message", [
     ('loops = ["1x1", "5x5"]', "[model].loops: loops ['5x5']: unknown; allowed: ['1x1', "),
-    ('loops = "hexagons"', "[model].loops: loops = 'hexagons': unknown family; allowed: ['perimeter10', "),
+    ('loops = "hexagons"', "[model].loops: loops = 'hexagons': unknown family; allowed: ['luscher_nlo', 'perimeter10', "),
     ('loops = ["1x1", "1x1@spin2"]', "[model].loops: loops ['1x1@spin2']: unknown representation; allowed: ['sym', 'anti', 'adj']"),
-    ('init = "luscher_nlo"', "[model].init = 'luscher_nlo': Luscher's next-to-leading order is implemented for u1 only"),
+    ('loops = ["1x1", "1x1*1x1_0@adj"]', "[model].loops: loops ['1x1*1x1_0@adj']: a product of traces is taken in the fundamental"),
+    ('init = "luscher_nlo"', "[model].init = 'luscher_nlo': Luscher's NLO map needs the loops ['1x1*1x1_0', '1x1*1x1_1', "),
     ('coefficients = "cubic"', "[model].coefficients = 'cubic': expected 'affine' or 'spline'"),
 ])
 def test_bad_gauge_model_cards_get_one_line_errors(tmp_path: Path, change: str, message: str) -> None:
@@ -178,8 +179,11 @@ def test_gauge_model_kind_and_loops_fit_the_theory(tmp_path: Path) -> None:
         load_runcard(tmp_path / "often.toml")
     wrapped = _card(tmp_path, name="su3", shape=(2, 4), loops='["1x1", "2x1@adj"]', init="zero", run="wrapped")
     with pytest.raises(RunCardError, match=r"\['2x1@adj'\] run over a link twice on the 2x4 lattice; a loop in "
-                                           "another representation must visit each link once"):
+                                           "another representation and each factor of a product"):
         load_runcard(wrapped)
+    u1_products = _card(tmp_path, loops='["1x1", "1x1*1x1bar_0"]', init="zero", run="u1_products")
+    with pytest.raises(RunCardError, match=r"\['1x1\*1x1bar_0'\]: in u1 a product of traces is the loop of the summed"):
+        load_runcard(u1_products)
     u1_reps = _card(tmp_path, loops='["1x1", "1x1@adj"]', init="zero", run="u1_reps")
     with pytest.raises(RunCardError, match=r"\['1x1@adj'\]: u1 has no representations beyond the charge"):
         load_runcard(u1_reps)

@@ -13,8 +13,8 @@ import torch
 from conftest import generator
 from hpcflow.models.gradflow import AffineCoefficients, HaarSUN, SUNGradientFlow, loops_named
 from hpcflow.models.gradflow.sun import casimir, character
-from hpcflow.theories.gauge import dagger, gauge_transform, random_gauge, wilson_loop
-from su_n_coordinates import coords, generators, moved
+from hpcflow.theories.gauge import dagger, gauge_transform, random_gauge
+from su_n_coordinates import coords, generators, loop_value, moved
 
 
 def _flow(n: int, names: list[str], steps: int, scale: float = 1.0) -> SUNGradientFlow:
@@ -33,20 +33,14 @@ TWICE = ["1x1_twice", "fig8_0", "fig8_1"]
 """Loops that run over links twice the same way (every link of the plaquette; the shared link)."""
 REPS = ["1x1@sym", "1x1@anti", "1x1@adj", "2x1@adj", "cells:00.01.10@sym"]
 """Loops whose trace is taken in the two-index and adjoint representations."""
+PRODUCTS = ["1x1*1x1_0", "1x1*1x1_1", "1x1*1x1bar_0", "1x1*1x1bar_1"]
+"""Products of the traces of neighbouring plaquettes (their shared link: the Fierz cross term)."""
 CASES = [(2, NAMES, (3, 4)), (3, NAMES, (3, 4)), (2, TWICE, (3, 4)), (3, TWICE, (3, 4)), (3, ["1x2", "3x1"], (2, 2)),
-         (2, REPS, (3, 4)), (3, REPS, (3, 4))]
+         (2, REPS, (3, 4)), (3, REPS, (3, 4)), (2, PRODUCTS, (3, 4)), (3, PRODUCTS + ["1x1"], (3, 4)),
+         (3, PRODUCTS, (2, 3))]
 """(N, loops, lattice); on the 2x2 lattice the 1x2 rectangle comes back over its first link the
-other way and the 3x1 rectangle runs over a link twice forward (a wrapped loop)."""
-
-
-def _loop_value(loop, v: torch.Tensor) -> torch.Tensor:
-    r""":math:`\mathrm{Re}\,\chi_r(W_C)` from the matrices of :func:`wilson_loop`, with the
-    characters written out here (independent of :mod:`hpcflow.models.gradflow.sun`)."""
-    w = wilson_loop(v, list(loop.path))
-    tr = w.diagonal(dim1=-2, dim2=-1).sum(-1)
-    tr2 = (w @ w).diagonal(dim1=-2, dim2=-1).sum(-1)
-    value = {"fund": tr, "sym": (tr * tr + tr2) / 2, "anti": (tr * tr - tr2) / 2, "adj": tr.abs() ** 2 - 1}[loop.rep]
-    return value.real.sum()
+other way and the 3x1 rectangle runs over a link twice forward (a wrapped loop); on 2x3 the
+plaquettes neighbouring along axis 0 share two links."""
 
 
 @pytest.mark.parametrize("n, names, shape", CASES)
@@ -57,7 +51,7 @@ def test_velocity_is_minus_the_lie_derivative_of_the_loop_action(n, names, shape
 
     def loop_action(omega: torch.Tensor) -> torch.Tensor:
         v = moved(u, omega, t)
-        return sum(c[i] * _loop_value(lp, v) for i, lp in enumerate(flow.loops))
+        return sum(c[i] * loop_value(lp, v) for i, lp in enumerate(flow.loops))
 
     omega = torch.zeros(u[..., 0, 0].numel() * (n * n - 1), dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(loop_action(omega), omega)

@@ -3,7 +3,7 @@ time, the U(1) and SU(N) maps on 2D lattices, Luscher's perturbative map."""
 
 from hpcflow.models.gradflow.coefficients import COEFFICIENTS, AffineCoefficients, SplineCoefficients
 from hpcflow.models.gradflow.haar import HaarSUN, HaarU1
-from hpcflow.models.gradflow.loops import FAMILIES, LOOPS, REPRESENTATIONS, Loop, loops_named, polyominoes, rectangle
+from hpcflow.models.gradflow.loops import FAMILIES, LOOPS, PRODUCTS, REPRESENTATIONS, Loop, TraceProduct, loops_named, polyominoes, rectangle
 from hpcflow.models.gradflow.luscher import GROUP_N, luscher_coefficients
 from hpcflow.models.gradflow.map import GradientFlow
 from hpcflow.models.gradflow.spec import INITS, GradFlowSpec, build_gradflow
@@ -22,9 +22,11 @@ __all__ = [
     "INITS",
     "LOOPS",
     "Loop",
+    "PRODUCTS",
     "REPRESENTATIONS",
     "SUNGradientFlow",
     "SplineCoefficients",
+    "TraceProduct",
     "U1GradientFlow",
     "build_gradflow",
     "loops_named",

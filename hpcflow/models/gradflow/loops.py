@@ -12,11 +12,18 @@ r"""The Wilson loops that drive a gradient-flow map in 2D, as closed paths in th
   of Luscher's next-to-leading-order U(1) map, and for SU(N) (:mod:`.sun`) the loops that
   reach beyond the fundamental plaquette, :math:`\mathrm{tr}\,P^2 = \chi_S(P) - \chi_A(P)`.
 
+Products of traces (:class:`TraceProduct`, SU(N) only): ``"1x1*1x1_0"`` is
+:math:`\mathrm{Re}[\mathrm{tr}\,P(x)\,\mathrm{tr}\,P(x+\hat 0)]` and ``"1x1*1x1bar_0"``
+:math:`\mathrm{Re}[\mathrm{tr}\,P(x)\,\overline{\mathrm{tr}\,P(x+\hat 0)}]` (and ``_1`` along
+axis 1): the neighbouring-plaquette terms of Luscher's next-to-leading-order SU(N) map, which in
+U(1) would be the single loops of the summed angles (``"2x1"``, ``"fig8_0"``).
+
 Families (:data:`FAMILIES`) name loop lists for a run card: ``"rectangles"``, ``"perimeter8"``
 (the 10 polyomino boundaries of at most 8 links), ``"perimeter10"`` (38 of at most 10 links),
 ``"perimeter8_twice"`` (``"perimeter8"`` with the three loops that run over a link twice) and
 ``"perimeter8_reps"`` (that and the plaquette and the 1x2 rectangles in the three
-representations of :data:`REPRESENTATIONS`, 22 loops).
+representations of :data:`REPRESENTATIONS`, 22 loops) and ``"luscher_nlo"`` (the 12 terms of
+Luscher's SU(N) map to next-to-leading order, :mod:`.luscher`).
 
 A loop's *link counts* :math:`n_l` are how often it traverses each link (forward +1, backward
 -1). For U(1), :math:`\theta_C = \sum_l n_l\theta_l`, so :math:`\Delta\cos\theta_C = -k_C\cos\theta_C`
@@ -33,7 +40,7 @@ from functools import cached_property, lru_cache
 
 from hpcflow.theories.gauge import path_links
 
-__all__ = ["FAMILIES", "LOOPS", "REPRESENTATIONS", "Loop", "loops_named", "polyominoes", "rectangle"]
+__all__ = ["FAMILIES", "LOOPS", "PRODUCTS", "REPRESENTATIONS", "Loop", "TraceProduct", "loops_named", "polyominoes", "rectangle"]
 
 
 def rectangle(a: int, b: int) -> list[int]:
@@ -88,6 +95,41 @@ class Loop:
         if any(len(p) > 2 for p in positions.values()):
             raise ValueError(f"loop {self.name!r} runs over a link more than twice on a {'x'.join(map(str, shape))} lattice")
         return tuple((j, k, sites[j][2], sites[k][2]) for j, k in (p for p in positions.values() if len(p) == 2))
+
+
+@dataclass(frozen=True)
+class TraceProduct:
+    r""":math:`\mathrm{Re}[\mathrm{tr}\,W_A(x)\,\mathrm{tr}\,W_B(x + s)]`, the second trace
+    conjugated if ``conjugate``: a product of the traces of two loops (fundamental, each visiting
+    each link once) at a fixed separation ``shift``."""
+
+    name: str
+    first: Loop
+    second: Loop
+    shift: tuple[int, int]
+    conjugate: bool
+
+    @property
+    def length(self) -> int:
+        """Links on both paths."""
+        return self.first.length + self.second.length
+
+    @lru_cache(maxsize=16)
+    def shared_links(self, shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """``(j, k)`` for each link on the ``j``-th step of the first loop and the ``k``-th of
+        the second on a lattice of ``shape``; a factor that runs over a link twice is an error."""
+        for loop in (self.first, self.second):
+            if loop.max_visits(shape) > 1:
+                raise ValueError(f"loop {self.name!r}: its factor {loop.name!r} runs over a link twice on a "
+                                 f"{'x'.join(map(str, shape))} lattice")
+        first = self.first._sites(shape)
+        second = [(mu, tuple((o + s) % n for o, s, n in zip(site, self.shift, shape)), fw)
+                  for mu, site, fw in self.second._sites(shape)]
+        return tuple((j, k) for j, a in enumerate(first) for k, b in enumerate(second) if a[:2] == b[:2])
+
+    def max_visits(self, shape: tuple[int, ...]) -> int:
+        """How often a factor runs over its most visited link."""
+        return max(self.first.max_visits(shape), self.second.max_visits(shape))
 
 
 def _boundary(cells: frozenset[tuple[int, int]]) -> tuple[int, ...]:
@@ -147,8 +189,15 @@ _TWICE = [Loop("1x1_twice", tuple(rectangle(1, 1) * 2)), Loop("fig8_0", (1, 2, 1
 _RECTANGLES = [Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b in (1, 2, 3)]
 _PERIMETER10 = _perimeter(10)
 
-LOOPS: dict[str, Loop] = {lp.name: lp for lp in (*_RECTANGLES, *_PERIMETER10, *_TWICE)}
-"""Every named loop."""
+_PLAQUETTE = _RECTANGLES[0]
+PRODUCTS: dict[str, TraceProduct] = {
+    f"1x1*1x1{'bar' if conjugate else ''}_{mu}": TraceProduct(f"1x1*1x1{'bar' if conjugate else ''}_{mu}", _PLAQUETTE,
+                                                               _PLAQUETTE, (1 - mu, mu), conjugate)
+    for conjugate in (False, True) for mu in (0, 1)}
+"""The products of the traces of neighbouring plaquettes, by name."""
+
+LOOPS: dict[str, Loop | TraceProduct] = {lp.name: lp for lp in (*_RECTANGLES, *_PERIMETER10, *_TWICE, *PRODUCTS.values())}
+"""Every named loop (and product of loops)."""
 
 REPRESENTATIONS = ("sym", "anti", "adj")
 """The SU(N) representations a loop's trace may take beyond the fundamental (``"1x1@adj"``): the
@@ -163,11 +212,12 @@ FAMILIES: dict[str, list[str]] = {
     "perimeter8_twice": _PERIMETER8_TWICE,
     "perimeter10": [lp.name for lp in _PERIMETER10],
     "perimeter8_reps": _PERIMETER8_TWICE + [f"{name}@{rep}" for name in ("1x1", "1x2", "2x1") for rep in REPRESENTATIONS],
+    "luscher_nlo": ["1x1", "1x1@sym", "1x1@anti", "1x1@adj", "1x2", "2x1", "fig8_0", "fig8_1", *PRODUCTS],
 }
 """Named loop lists for ``[model].loops``."""
 
 
-def loops_named(names: list[str] | str) -> list[Loop]:
+def loops_named(names: list[str] | str) -> list[Loop | TraceProduct]:
     """The loops of ``names`` (a list of loop names, or a family of :data:`FAMILIES`); ``"name@rep"``
     takes the trace of loop ``name`` in representation ``rep`` of :data:`REPRESENTATIONS`; an
     unknown name or representation is refused with the allowed ones."""
@@ -182,6 +232,9 @@ def loops_named(names: list[str] | str) -> list[Loop]:
     reps = [n for n in names if "@" in n and n.partition("@")[2] not in REPRESENTATIONS]
     if reps:
         raise ValueError(f"loops {reps}: unknown representation; allowed: {list(REPRESENTATIONS)}")
+    products = [n for n in names if "@" in n and n.partition("@")[0] in PRODUCTS]
+    if products:
+        raise ValueError(f"loops {products}: a product of traces is taken in the fundamental representation only")
     if len(set(names)) != len(names):
         raise ValueError(f"loops {names}: each loop once")
     loops = []

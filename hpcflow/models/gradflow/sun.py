@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from hpcflow.models.gradflow.haar import HaarSUN
-from hpcflow.models.gradflow.loops import Loop
+from hpcflow.models.gradflow.loops import Loop, TraceProduct
 from hpcflow.models.gradflow.map import GradientFlow
 from hpcflow.theories.gauge import at_offset, dagger, reunitarize
 
@@ -125,39 +125,102 @@ class SUNGradientFlow(GradientFlow):
             total = total + sign * ((tr_x * tr_y).real - loop_trace.real / self.n)
         return total
 
+    def _path_products(self, u: Tensor, loop: Loop, fetched: dict) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+        r"""``(factors, Omega, rotated)`` of a loop's path: its links as factors (daggered where it
+        runs backwards), the loop from its origin, and per link :math:`\Omega_l`, the loop rotated to
+        start with that link (the dagger of the loop rotated to start just after it where it runs
+        backwards). ``fetched`` holds each shifted link of ``u`` once, for all loops."""
+        factors = []
+        for mu, offset, forward in loop.links:
+            if (mu, offset, forward) not in fetched:
+                link = at_offset(u[:, mu], offset)
+                fetched[(mu, offset, forward)] = link if forward else dagger(link)
+            factors.append(fetched[(mu, offset, forward)])
+        prefix = [factors[0]]  # prefix[k] = L_0 ... L_k
+        for f in factors[1:]:
+            prefix.append(prefix[-1] @ f)
+        suffix = [factors[-1]]  # suffix[j] = L_{n-1-j} ... L_{n-1}
+        for f in reversed(factors[:-1]):
+            suffix.append(f @ suffix[-1])
+        suffix.reverse()  # suffix[k] = L_k ... L_{n-1}
+        rotated = [_rotated(prefix, suffix, k) if forward else dagger(_rotated(prefix, suffix, k + 1))
+                   for k, (_, _, forward) in enumerate(loop.links)]
+        return factors, prefix[-1], rotated
+
+    def _loop_terms(self, loop: Loop, products: tuple, repeats: tuple) -> tuple[Tensor, list[Tensor]]:
+        r"""``(-Laplacian of Re chi_r(W_C) per site, D_r per link of the path)``."""
+        factors, omega, rotated = products
+        value = character(loop.rep, omega)  # tr Omega for a loop that may run over a link twice
+        minus_laplacian = loop.length * casimir(loop.rep, self.n) * value.real
+        if repeats:
+            minus_laplacian = minus_laplacian + self._repeat_term(factors, value, repeats)
+        return minus_laplacian, [character_derivative(loop.rep, omega_l) for omega_l in rotated]
+
+    def _product_terms(self, term: TraceProduct, first: tuple, second: tuple,
+                       shape: tuple[int, int]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        r"""``(-Laplacian per site, D per link of the first loop, D per link of the second)`` of
+        :math:`\mathrm{Re}[\mathrm{tr}A(x)\,s(\mathrm{tr}B(x+s))]`, :math:`s` the identity or the
+        conjugation; the second loop's D sit at its own origin.
+
+        With :math:`G_l` the complex derivative, :math:`\partial^a\mathrm{tr}A = \mathrm{tr}\,T^aG_l`
+        (:math:`G_l = \Omega_l` where the loop runs forward over the link, minus the loop rotated
+        to start just after it where it runs backwards), :math:`D = s(\mathrm{tr}B)\,G^A_l` and
+        :math:`D = \overline{\mathrm{tr}A}^{(s)}\,G^B_l`; each factor is an eigenfunction,
+        :math:`-\Delta\,\mathrm{tr}A = C_Fl_A\,\mathrm{tr}A`, and each link on both loops adds
+        :math:`-2\,\mathrm{Re}\sum_a\mathrm{tr}(T^aX)\,s(\mathrm{tr}(T^aY))` with
+        :math:`X = G^A_l`, :math:`Y = G^B_l`: by Fierz :math:`-\frac12[\mathrm{tr}XY - \frac1N\mathrm{tr}X\,\mathrm{tr}Y]`
+        without conjugation, :math:`\frac12[\mathrm{tr}XY^\dagger - \frac1N\mathrm{tr}X\,\overline{\mathrm{tr}Y}]` with it."""
+        shift, back = term.shift, tuple(-x for x in term.shift)
+        g_first, g_second = (_complex_derivatives(loop, products[2]) for loop, products in
+                             ((term.first, first), (term.second, second)))
+        tr_a, tr_b = _trace(first[1]), _trace(second[1])
+        conj = torch.conj if term.conjugate else (lambda z: z)
+        partner_of_a = conj(at_offset(tr_b, shift))  # s(tr B(x + shift)) at x
+        partner_of_b = conj(at_offset(tr_a, back))  # Re[tr A s(tr B)] = Re[s(tr A) tr B]: s(tr A(y - shift)) at y
+        value = (tr_a * partner_of_a).real
+        minus_laplacian = fundamental_casimir(self.n) * term.length * value
+        for j, k in term.shared_links(shape):
+            x, y = g_first[j], at_offset(g_second[k], shift)
+            if term.conjugate:
+                cross = 0.5 * (_trace(x @ dagger(y)) - _trace(x) * _trace(y).conj() / self.n)
+            else:
+                cross = -0.5 * (_trace(x @ y) - _trace(x) * _trace(y) / self.n)
+            minus_laplacian = minus_laplacian - 2 * cross.real
+        return (minus_laplacian, [partner_of_a[..., None, None] * g for g in g_first],
+                [partner_of_b[..., None, None] * g for g in g_second])
+
     def velocity(self, u: Tensor, t: float) -> tuple[Tensor, Tensor]:
         shape = tuple(u.shape[2:4])
-        repeats = [loop.repeated_links(shape) for loop in self.loops]
         c = self.coefficients(t).to(u.real.dtype)
         fetched: dict[tuple[int, tuple[int, int], bool], Tensor] = {}  # each shifted link once, for all loops
-        omegas: dict[tuple[int, tuple[int, int]], Tensor] = {}  # sum of c Omega per link direction and offset
+        paths: dict[tuple[int, ...], tuple[list[Tensor], Tensor, list[Tensor]]] = {}  # shared by a path's uses
+
+        def products(loop: Loop) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+            if loop.path not in paths:
+                paths[loop.path] = self._path_products(u, loop, fetched)
+            return paths[loop.path]
+
+        omegas: dict[tuple[int, tuple[int, int]], Tensor] = {}  # sum of c D per link direction and offset
+
+        def add(links: list, derivatives: list[Tensor], weight: Tensor) -> None:
+            for (mu, offset, _), d in zip(links, derivatives):
+                omegas[(mu, offset)] = omegas[(mu, offset)] + weight * d if (mu, offset) in omegas else weight * d
+
         div = torch.zeros(u.shape[0], dtype=u.real.dtype, device=u.device)
-        for i, loop in enumerate(self.loops):
-            factors = []
-            for mu, offset, forward in loop.links:
-                if (mu, offset, forward) not in fetched:
-                    link = at_offset(u[:, mu], offset)
-                    fetched[(mu, offset, forward)] = link if forward else dagger(link)
-                factors.append(fetched[(mu, offset, forward)])
-            prefix = [factors[0]]  # prefix[k] = L_0 ... L_k
-            for f in factors[1:]:
-                prefix.append(prefix[-1] @ f)
-            suffix = [factors[-1]]  # suffix[j] = L_{n-1-j} ... L_{n-1}
-            for f in reversed(factors[:-1]):
-                suffix.append(f @ suffix[-1])
-            suffix.reverse()  # suffix[k] = L_k ... L_{n-1}
-            if loop.rep != "fund" and repeats[i]:
-                raise ValueError(f"loop {loop.name!r} runs over a link twice on a {'x'.join(map(str, shape))} lattice; "
-                                 "a loop in another representation must visit each link once")
-            value = character(loop.rep, prefix[-1])  # tr Omega for a loop that may run over a link twice
-            minus_laplacian = loop.length * casimir(loop.rep, self.n) * value.real
-            if repeats[i]:
-                minus_laplacian = minus_laplacian + self._repeat_term(factors, value, repeats[i])
+        for i, term in enumerate(self.loops):
+            if isinstance(term, TraceProduct):
+                minus_laplacian, d_first, d_second = self._product_terms(term, products(term.first),
+                                                                         products(term.second), shape)
+                add(term.first.links, d_first, c[i])
+                add(term.second.links, d_second, c[i])
+            else:
+                repeats = term.repeated_links(shape)
+                if term.rep != "fund" and repeats:
+                    raise ValueError(f"loop {term.name!r} runs over a link twice on a {'x'.join(map(str, shape))} "
+                                     "lattice; a loop in another representation must visit each link once")
+                minus_laplacian, d = self._loop_terms(term, products(term), repeats)
+                add(term.links, d, c[i])
             div = div + c[i] * minus_laplacian.flatten(1).sum(1)
-            for k, (mu, offset, forward) in enumerate(loop.links):
-                rotated = _rotated(prefix, suffix, k if forward else k + 1)
-                term = c[i] * character_derivative(loop.rep, rotated if forward else dagger(rotated))
-                omegas[(mu, offset)] = omegas[(mu, offset)] + term if (mu, offset) in omegas else term
         z = [torch.zeros_like(u[:, 0]) for _ in range(2)]
         for (mu, offset), omega in omegas.items():
             # Omega sits at the loop's origin x; its link at y = x + offset: move it there
@@ -177,6 +240,12 @@ class SUNGradientFlow(GradientFlow):
 
 def _trace(m: Tensor) -> Tensor:
     return m.diagonal(dim1=-2, dim2=-1).sum(-1)
+
+
+def _complex_derivatives(loop: Loop, rotated: list[Tensor]) -> list[Tensor]:
+    r""":math:`G_l` with :math:`\partial^a\mathrm{tr}\,W = \mathrm{tr}\,T^aG_l` per link of the
+    path, from :meth:`SUNGradientFlow._path_products`' rotated loops (daggered where it runs backwards)."""
+    return [r if forward else -dagger(r) for r, (_, _, forward) in zip(rotated, loop.links)]
 
 
 def _product(factors: list[Tensor], first: int, last: int) -> Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from hpcflow.models.gradflow.haar import HaarU1
-from hpcflow.models.gradflow.loops import Loop
+from hpcflow.models.gradflow.loops import Loop, TraceProduct
 from hpcflow.models.gradflow.map import GradientFlow
 from hpcflow.theories.gauge import u1_loop_angle
 
@@ -28,6 +28,10 @@ class U1GradientFlow(GradientFlow):
     prior = HaarU1()
 
     def __init__(self, loops: list[Loop], coefficients: torch.nn.Module, steps: int = 20) -> None:
+        products = [lp.name for lp in loops if isinstance(lp, TraceProduct)]
+        if products:
+            raise ValueError(f"loops {products}: in U(1) a product of traces is the loop of the summed angles "
+                             "('2x1', 'fig8_0', ...)")
         reps = [lp.name for lp in loops if lp.rep != "fund"]
         if reps:
             raise ValueError(f"loops {reps}: U(1) has no representations beyond the charge; use a winding "

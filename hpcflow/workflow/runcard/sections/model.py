@@ -4,15 +4,16 @@
   with even extents;
 - ``"gradflow"``: a gradient-flow map over Wilson loops, for 2D gauge fields (u1, su2, su3):
   ``loops`` (a family or a list of loop names, each optionally ``@sym``, ``@anti`` or ``@adj``
-  for SU(N), :mod:`hpcflow.models.gradflow.loops`),
+  for SU(N), and for SU(N) products of neighbouring plaquette traces such as ``"1x1*1x1_0"``,
+  :mod:`hpcflow.models.gradflow.loops`),
   ``coefficients`` (``"affine"``, model A, or ``"spline"`` with ``knots``, model B), ``steps`` of
-  the integrator, ``init`` (``"luscher_lo"``, ``"luscher_nlo"`` for u1, or ``"zero"``).
+  the integrator, ``init`` (``"luscher_lo"``, ``"luscher_nlo"``, or ``"zero"``).
 """
 
 from __future__ import annotations
 
 from hpcflow.models.gradflow.coefficients import COEFFICIENTS
-from hpcflow.models.gradflow.loops import loops_named
+from hpcflow.models.gradflow.loops import Loop, TraceProduct, loops_named
 from hpcflow.models.gradflow.luscher import luscher_coefficients
 from hpcflow.models.gradflow.spec import INITS
 from hpcflow.workflow.runcard.fields import Field
@@ -57,20 +58,24 @@ def _gradflow_rules(ctx: Context, m: dict, theory: dict) -> None:
         return
     if name is None or "beta" not in theory:
         return
-    reps = [lp for lp in loops if lp.rep != "fund"]
+    products = [lp for lp in loops if isinstance(lp, TraceProduct)]
+    reps = [lp for lp in loops if isinstance(lp, Loop) and lp.rep != "fund"]
     if name == "u1" and reps:
         ctx.add(f"[model].loops: {[lp.name for lp in reps]}: u1 has no representations beyond the charge; "
                 "use a winding loop such as '1x1_twice'")
+    if name == "u1" and products:
+        ctx.add(f"[model].loops: {[lp.name for lp in products]}: in u1 a product of traces is the loop of the summed "
+                "angles; use '2x1' / '1x2' (same orientation) or 'fig8_0' / 'fig8_1' (opposite)")
     if name != "u1" and shape is not None:
         lattice = "x".join(map(str, shape))
         often = [lp.name for lp in loops if lp.max_visits(tuple(shape)) > 2]
         if often:
             ctx.add(f"[model].loops: {often} run over a link more than twice on the {lattice} lattice; the {name} "
                     "map takes loops that visit each link at most twice")
-        twice = [lp.name for lp in reps if lp.max_visits(tuple(shape)) > 1]
+        twice = [lp.name for lp in reps + products if lp.max_visits(tuple(shape)) > 1]
         if twice:
             ctx.add(f"[model].loops: {twice} run over a link twice on the {lattice} lattice; a loop in another "
-                    "representation must visit each link once")
+                    "representation and each factor of a product of traces must visit each link once")
     if m.get("init", "zero") != "zero":
         try:
             luscher_coefficients(name, theory["beta"], loops, m["init"].removeprefix("luscher_"))
