@@ -126,8 +126,8 @@ def _merged(rows: list[dict[str, Any]], previous: Path) -> list[dict[str, Any]]:
     for row in rows:
         row["hpcflow"] = revision
     done = {(r["model"], r["beta"]) for r in rows}
-    old = json.loads(previous.read_text())["rows"] if previous.exists() else []
-    kept = [{"hpcflow": r.get("hpcflow", "before 0.1.0+g7638a525c500 (not recorded)"), **r} for r in old
+    old = json.loads(previous.read_text()) if previous.exists() else {"rows": []}
+    kept = [{"hpcflow": r.get("hpcflow", old["machine"]["hpcflow"]), **r} for r in old["rows"]
             if (r["model"], r["beta"]) not in done]
     return sorted(rows + kept, key=lambda r: (r["beta"], list(MODELS).index(r["model"])))
 
