@@ -190,10 +190,9 @@ _RECTANGLES = [Loop(f"{a}x{b}", tuple(rectangle(a, b))) for a in (1, 2, 3) for b
 _PERIMETER10 = _perimeter(10)
 
 _PLAQUETTE = _RECTANGLES[0]
-PRODUCTS: dict[str, TraceProduct] = {
-    f"1x1*1x1{'bar' if conjugate else ''}_{mu}": TraceProduct(f"1x1*1x1{'bar' if conjugate else ''}_{mu}", _PLAQUETTE,
-                                                               _PLAQUETTE, (1 - mu, mu), conjugate)
-    for conjugate in (False, True) for mu in (0, 1)}
+PRODUCTS: dict[str, TraceProduct] = {p.name: p for p in (
+    TraceProduct(f"1x1*1x1{'bar' if conjugate else ''}_{mu}", _PLAQUETTE, _PLAQUETTE, (1 - mu, mu), conjugate)
+    for conjugate in (False, True) for mu in (0, 1))}
 """The products of the traces of neighbouring plaquettes, by name."""
 
 LOOPS: dict[str, Loop | TraceProduct] = {lp.name: lp for lp in (*_RECTANGLES, *_PERIMETER10, *_TWICE, *PRODUCTS.values())}

@@ -127,9 +127,10 @@ class SUNGradientFlow(GradientFlow):
 
     def _path_products(self, u: Tensor, loop: Loop, fetched: dict) -> tuple[list[Tensor], Tensor, list[Tensor]]:
         r"""``(factors, Omega, rotated)`` of a loop's path: its links as factors (daggered where it
-        runs backwards), the loop from its origin, and per link :math:`\Omega_l`, the loop rotated to
-        start with that link (the dagger of the loop rotated to start just after it where it runs
-        backwards). ``fetched`` holds each shifted link of ``u`` once, for all loops."""
+        runs backwards), the loop from its origin, and per link the loop rotated to start with that
+        link, or just after it where the path runs backwards (each use daggers or negates those
+        itself: :meth:`_loop_terms`, :func:`_complex_derivatives`). ``fetched`` holds each shifted
+        link of ``u`` once, for all loops."""
         factors = []
         for mu, offset, forward in loop.links:
             if (mu, offset, forward) not in fetched:
@@ -143,18 +144,20 @@ class SUNGradientFlow(GradientFlow):
         for f in reversed(factors[:-1]):
             suffix.append(f @ suffix[-1])
         suffix.reverse()  # suffix[k] = L_k ... L_{n-1}
-        rotated = [_rotated(prefix, suffix, k) if forward else dagger(_rotated(prefix, suffix, k + 1))
-                   for k, (_, _, forward) in enumerate(loop.links)]
+        rotated = [_rotated(prefix, suffix, k if forward else k + 1) for k, (_, _, forward) in enumerate(loop.links)]
         return factors, prefix[-1], rotated
 
     def _loop_terms(self, loop: Loop, products: tuple, repeats: tuple) -> tuple[Tensor, list[Tensor]]:
-        r"""``(-Laplacian of Re chi_r(W_C) per site, D_r per link of the path)``."""
+        r"""``(-Laplacian of Re chi_r(W_C) per site, D_r per link of the path)``: :math:`D_r(\Omega_l)`
+        with :math:`\Omega_l` the loop rotated to start with the link, or where the path runs
+        backwards the dagger of the loop rotated to start just after it (the same real part)."""
         factors, omega, rotated = products
         value = character(loop.rep, omega)  # tr Omega for a loop that may run over a link twice
         minus_laplacian = loop.length * casimir(loop.rep, self.n) * value.real
         if repeats:
             minus_laplacian = minus_laplacian + self._repeat_term(factors, value, repeats)
-        return minus_laplacian, [character_derivative(loop.rep, omega_l) for omega_l in rotated]
+        return minus_laplacian, [character_derivative(loop.rep, r if forward else dagger(r))
+                                 for r, (_, _, forward) in zip(rotated, loop.links)]
 
     def _product_terms(self, term: TraceProduct, first: tuple, second: tuple,
                        shape: tuple[int, int]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
@@ -244,8 +247,9 @@ def _trace(m: Tensor) -> Tensor:
 
 def _complex_derivatives(loop: Loop, rotated: list[Tensor]) -> list[Tensor]:
     r""":math:`G_l` with :math:`\partial^a\mathrm{tr}\,W = \mathrm{tr}\,T^aG_l` per link of the
-    path, from :meth:`SUNGradientFlow._path_products`' rotated loops (daggered where it runs backwards)."""
-    return [r if forward else -dagger(r) for r, (_, _, forward) in zip(rotated, loop.links)]
+    path, from :meth:`SUNGradientFlow._path_products`' rotated loops: the loop from the link, or
+    minus the loop from just after it where the path runs backwards."""
+    return [r if forward else -r for r, (_, _, forward) in zip(rotated, loop.links)]
 
 
 def _product(factors: list[Tensor], first: int, last: int) -> Tensor:
