@@ -18,6 +18,7 @@ from hpcflow.theories.gauge import U1Action, topological_charge, u1_mean_wilson_
 from hpcflow.theories.gauge_exact import (
     su2_plaquette_exact,
     sun_plaquette_infinite_volume,
+    u1_log_partition_function,
     u1_plaquette_exact,
     u1_topological_susceptibility_exact,
     u1_wilson_loop_exact,
@@ -39,6 +40,19 @@ def test_infinite_volume_limits() -> None:
         assert abs(sun_plaquette_infinite_volume(beta, 2) - iv(2, beta) / iv(1, beta)) < 1e-12
         assert abs(u1_wilson_loop_exact(beta, 10**6, 4) - (iv(1, beta) / iv(0, beta)) ** 4) < 1e-12
         assert abs(u1_wilson_loop_exact(beta, 36, 1) - u1_plaquette_exact(beta, 36)) < 1e-14
+
+
+def test_u1_log_partition_function() -> None:
+    """log Z: on the 1x1 torus the plaquette angle vanishes identically, so Z = e^beta (the
+    generating function sum_n I_n = e^beta); its beta-derivative is V <cos theta_P> on a 6x6 torus;
+    per plaquette it tends to log I_0 in infinite volume; at beta = 0 the Haar measure gives 0."""
+    for beta in (0.5, 3.0, 6.0):
+        assert abs(u1_log_partition_function(beta, 1) - beta) < 1e-12
+        h = 1e-4
+        slope = (u1_log_partition_function(beta + h, 36) - u1_log_partition_function(beta - h, 36)) / (2 * h)
+        assert abs(slope - 36 * u1_plaquette_exact(beta, 36)) < 1e-6
+        assert abs(u1_log_partition_function(beta, 10**6) / 10**6 - math.log(iv(0, beta))) < 1e-12
+    assert u1_log_partition_function(0.0, 64) == 0.0
 
 
 def test_u1_topological_susceptibility_against_hmc_on_4x4() -> None:

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-__all__ = ["su2_plaquette_exact", "sun_plaquette_infinite_volume", "u1_plaquette_exact",
+__all__ = ["su2_plaquette_exact", "sun_plaquette_infinite_volume", "u1_log_partition_function", "u1_plaquette_exact",
            "u1_topological_susceptibility_exact", "u1_wilson_loop_exact"]
 
 _ORDERS = 60
@@ -46,6 +46,16 @@ def _bessel(orders: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
 def _weighted_mean(log_weights: np.ndarray, values: np.ndarray) -> float:
     w = np.exp(log_weights - log_weights.max())
     return float((w * values).sum() / w.sum())
+
+
+def u1_log_partition_function(beta: float, volume: int) -> float:
+    r""":math:`\log Z = \log\sum_n I_n(\beta)^V` with the Haar measure normalised to one: the bound
+    :math:`-\log Z` below the reverse-KL loss :math:`E_q[\log q + S]` of any map (with :math:`\log q`
+    relative to the Haar measure; relative to :math:`d\theta` on the :math:`2V` links add
+    :math:`2V\log 2\pi`), so :math:`KL(q\|p) = E_q[\log q + S] + \log Z` exactly."""
+    n, i_n = _bessel(np.arange(-_ORDERS, _ORDERS + 1), beta)
+    terms = volume * (np.log(i_n) + beta)  # ive(n, beta) = I_n(beta) e^{-beta}
+    return float(np.logaddexp.reduce(terms))
 
 
 def u1_plaquette_exact(beta: float, volume: int) -> float:
