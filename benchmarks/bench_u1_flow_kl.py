@@ -20,8 +20,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, write_json  # noqa: E402
 
+from hpcflow.models.flows.loss import effective_sample_size  # noqa: E402
 from hpcflow.theories.gauge import U1Action, topological_charge  # noqa: E402
-from hpcflow.theories.gauge_exact import u1_log_partition_function, u1_topological_susceptibility_exact  # noqa: E402
+from hpcflow.theories.gauge_exact import (  # noqa: E402
+    u1_log_partition_function,
+    u1_topological_susceptibility_exact,
+)
 from hpcflow.workflow.model_io import load_flow  # noqa: E402
 from hpcflow.workflow.runcard import load_runcard  # noqa: E402
 
@@ -33,24 +37,23 @@ def measure(path: Path, proposals: int) -> dict:
     card = load_runcard(path)
     shape = tuple(card.theory["shape"])
     beta, volume = card.theory["beta"], math.prod(shape)
-    flow = load_flow(card).double()
-    # log q is relative to d theta on the 2V links: log Z with the same measure
-    log_z = u1_log_partition_function(beta, volume) + 2 * volume * math.log(2 * math.pi)
+    flow, action = load_flow(card).double(), U1Action(beta)
     generator = torch.Generator().manual_seed(7)
     log_w, charge = [], []
     with torch.no_grad():
         for _ in range(-(-proposals // BATCH)):
             theta, log_q = flow.sample(BATCH, shape, generator)
-            log_w.append(-U1Action(beta)(theta) - log_q - log_z)
+            log_w.append(-action(theta) - log_q)
             charge.append(topological_charge(theta))
-    lw, q = torch.cat(log_w), torch.cat(charge).double()
-    w = torch.exp(lw - lw.max())
+        # log q is relative to the prior's measure: log Z in that measure is the Haar one minus log q_0
+        log_z = u1_log_partition_function(beta, volume) - float(flow.prior.log_prob(theta[:1])[0])
+    lw, q = torch.cat(log_w) - log_z, torch.cat(charge).double()
     return {"card": str(path), "model": card.data["model"], "training": card.data.get("training"),
             "beta": beta, "shape": list(shape), "proposals": len(lw),
-            "kl": -float(lw.mean()), "kl_error": float(lw.std() / math.sqrt(len(lw))), "log_weight_std": float(lw.std()),
-            "ess": float(w.sum() ** 2 / (w**2).sum() / len(w)),
-            "q2_proposals": float((q**2).mean()), "q2_exact": u1_topological_susceptibility_exact(beta, volume) * volume}
-
+            "kl": -float(lw.mean()), "kl_error": float(lw.std() / math.sqrt(len(lw))),
+            "log_weight_std": float(lw.std()), "ess": effective_sample_size(lw),
+            "q2_proposals": float((q**2).mean()),
+            "q2_exact": u1_topological_susceptibility_exact(beta, volume) * volume}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

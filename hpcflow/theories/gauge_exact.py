@@ -28,8 +28,8 @@ import math
 
 import numpy as np
 
-__all__ = ["su2_plaquette_exact", "sun_plaquette_infinite_volume", "u1_log_partition_function", "u1_plaquette_exact",
-           "u1_topological_susceptibility_exact", "u1_wilson_loop_exact"]
+__all__ = ["su2_plaquette_exact", "sun_plaquette_infinite_volume", "u1_log_partition_function",
+           "u1_plaquette_exact", "u1_topological_susceptibility_exact", "u1_wilson_loop_exact"]
 
 _ORDERS = 60
 
