@@ -55,7 +55,9 @@ def rational_quadratic_spline(
     Arguments:
         x: inputs ``(...)``.
         widths, heights: bin logits ``(..., K)``.
-        derivatives: interior knot derivative logits ``(..., K - 1)``.
+        derivatives: knot derivative logits: ``(..., K - 1)`` for the interior knots (derivative 1
+            at both ends of the interval, continuous with the identity tails), or ``(..., K + 1)`` for all of
+            them (a circular spline passes equal first and last ones).
         bound: half-width ``B`` of the spline interval.
         inverse: apply the inverse map.
 
@@ -67,7 +69,11 @@ def rational_quadratic_spline(
         raise ValueError(f"{k} bins of minimal size {min_bin} do not fit")
     w, xk = _knots(widths, bound, min_bin)
     h, yk = _knots(heights, bound, min_bin)
-    d = F.pad(min_derivative + F.softplus(derivatives), (1, 1), value=1.0)
+    d = min_derivative + F.softplus(derivatives)
+    if derivatives.shape[-1] == k - 1:
+        d = F.pad(d, (1, 1), value=1.0)
+    elif derivatives.shape[-1] != k + 1:
+        raise ValueError(f"{derivatives.shape[-1]} knot derivatives for {k} bins: expected {k - 1} or {k + 1}")
     inside = (x >= -bound) & (x <= bound)
     xc = x.clamp(-bound, bound)
     edges = yk if inverse else xk

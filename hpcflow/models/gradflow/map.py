@@ -43,6 +43,7 @@ from torch.utils.checkpoint import checkpoint
 
 from hpcflow.models.gradflow.haar import HaarSUN, HaarU1
 from hpcflow.models.gradflow.loops import Loop
+from hpcflow.models.pushforward import Pushforward
 
 __all__ = ["GradientFlow"]
 
@@ -51,7 +52,7 @@ _A = ((1 / 4,), (-17 / 36, 8 / 9), (17 / 36, -8 / 9, 3 / 4))
 _NODES = (0.0, 1 / 4, 2 / 3)
 
 
-class GradientFlow(nn.Module, abc.ABC):
+class GradientFlow(Pushforward, nn.Module, abc.ABC):
     """A gradient-flow map over Wilson loops; subclasses supply the group.
 
     Arguments:
@@ -59,7 +60,8 @@ class GradientFlow(nn.Module, abc.ABC):
         coefficients: a module ``t -> (len(loops),)`` (:mod:`.coefficients`).
         steps: integration steps from 0 to 1.
 
-    The attribute ``prior`` is the group's Haar measure (``sample``, ``draw``, ``log_prob``), and
+    The attribute ``prior`` is the group's Haar measure (``sample``, ``draw``, ``log_prob``;
+    ``push``, ``log_prob`` and ``sample`` of the map: :class:`~hpcflow.models.pushforward.Pushforward`), and
     ``spec`` (set by :func:`~hpcflow.models.gradflow.spec.build_gradflow`) its architecture.
     """
 
@@ -147,18 +149,3 @@ class GradientFlow(nn.Module, abc.ABC):
         :math:`-\log Z` with coefficients the integrator does not resolve; the NMCMC weights of
         such a map are biased, so sampling checks this first."""
         return self._integrate(field0, 2 * self.steps)[1] - self._integrate(field0, self.steps)[1]
-
-    def push(self, field0: Tensor) -> tuple[Tensor, Tensor]:
-        """``(U_1, log q(U_1))`` for Haar-distributed ``field0``."""
-        field, logdet = self(field0)
-        return field, self.prior.log_prob(field0) - logdet
-
-    def log_prob(self, field: Tensor) -> Tensor:
-        """:math:`\\log q(U)` of given configurations (through the inverse)."""
-        field0, logdet = self.inverse(field)
-        return self.prior.log_prob(field0) - logdet
-
-    def sample(self, batch: int, shape: tuple[int, ...], generator: torch.Generator,
-               dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
-        """``(U, log q)``: ``batch`` Haar-random configurations pushed through the map."""
-        return self.push(self.prior.sample(batch, shape, generator, dtype))

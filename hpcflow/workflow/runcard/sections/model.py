@@ -7,11 +7,14 @@
   for SU(N), and for SU(N) products of neighbouring plaquette traces such as ``"1x1*1x1_0"``,
   :mod:`hpcflow.models.gradflow.loops`),
   ``coefficients`` (``"affine"``, model A, or ``"spline"`` with ``knots``, model B), ``steps`` of
-  the integrator, ``init`` (``"luscher_lo"``, ``"luscher_nlo"``, or ``"zero"``).
+  the integrator, ``init`` (``"luscher_lo"``, ``"luscher_nlo"``, or ``"zero"``);
+- ``"gauge_coupling"``: a gauge-equivariant coupling flow of plaquettes, for 2D u1 with extents
+  that are multiples of 4: ``layers``, ``hidden``, ``kernel``, ``bins`` of the circular splines.
 """
 
 from __future__ import annotations
 
+from hpcflow.models.gauge_coupling.layer import PERIOD
 from hpcflow.models.gradflow.coefficients import COEFFICIENTS
 from hpcflow.models.gradflow.loops import Loop, TraceProduct, loops_named
 from hpcflow.models.gradflow.luscher import luscher_coefficients
@@ -22,10 +25,13 @@ from hpcflow.workflow.runcard.sections.theory import GAUGE_THEORIES
 
 __all__ = ["SECTION"]
 
+_ACTIVATION = Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu"))
+
 
 def _flow_rules(ctx: Context, m: dict, theory: dict) -> None:
     if theory.get("name") in GAUGE_THEORIES:
-        ctx.add(f"[model].kind = 'flow': coupling flows are for phi4; for {theory['name']} use kind = \"gradflow\"")
+        ctx.add(f"[model].kind = 'flow': coupling flows are for phi4; for {theory['name']} use kind = \"gradflow\""
+                + (" or \"gauge_coupling\"" if theory["name"] == "u1" else ""))
     shape = theory.get("shape")
     if shape is not None:
         odd = [i for i, n in enumerate(shape) if n % 2]
@@ -83,6 +89,20 @@ def _gradflow_rules(ctx: Context, m: dict, theory: dict) -> None:
             ctx.add(f"[model].init = {m['init']!r}: {err}")
 
 
+def _gauge_coupling_rules(ctx: Context, m: dict, theory: dict) -> None:
+    name, shape = theory.get("name"), theory.get("shape")
+    if name is not None and name != "u1":
+        ctx.add(f"[model].kind = 'gauge_coupling': the gauge-equivariant coupling flow is for u1, not {name}; "
+                + ("use kind = \"gradflow\"" if name in GAUGE_THEORIES else "use kind = \"flow\""))
+    if shape is not None and len(shape) != 2:
+        ctx.add(f"[theory].shape = {shape}: the gauge-equivariant coupling flow is two-dimensional (2 extents)")
+    elif shape is not None and any(n % PERIOD for n in shape):
+        ctx.add(f"[theory].shape = {shape}: the plaquette stripes of the gauge-equivariant coupling flow need "
+                f"extents that are multiples of {PERIOD}")
+    if "kernel" in m and m["kernel"] % 2 == 0:
+        ctx.add(f"[model].kernel = {m['kernel']}: must be odd (1, 3, 5, ...)")
+
+
 def rules(ctx: Context) -> None:
     if not ctx.given("model"):
         return
@@ -90,13 +110,15 @@ def rules(ctx: Context) -> None:
     kind = m.get("kind", "flow")
     if kind == "gradflow":
         _gradflow_rules(ctx, m, theory)
+    elif kind == "gauge_coupling":
+        _gauge_coupling_rules(ctx, m, theory)
     elif kind == "flow":
         _flow_rules(ctx, m, theory)
 
 
 SECTION = Section(
     "model",
-    {"kind": Field("str", required=False, choices=("flow", "gradflow"))},
+    {"kind": Field("str", required=False, choices=("flow", "gradflow", "gauge_coupling"))},
     presence="optional", rules=rules, kind_key="kind", default_kind="flow",
     kinds={
         "flow": {
@@ -104,7 +126,7 @@ SECTION = Section(
             "layers": Field("int", minimum=1),
             "hidden": Field("int_list", minimum=1, empty=True, hint="e.g. hidden = [16, 16]; [] for one convolution"),
             "kernel": Field("int", minimum=1),
-            "activation": Field("str", required=False, default="leaky_relu", choices=("leaky_relu", "tanh", "gelu", "silu")),
+            "activation": _ACTIVATION,
             "equivariant": Field("bool", required=False, default=True),
             "rescaling": Field("bool", required=False, default=False),
             "fourier": Field("bool", required=False, default=False),
@@ -118,6 +140,14 @@ SECTION = Section(
             "knots": Field("int", required=False, default=10, minimum=2),
             "steps": Field("int", required=False, default=20, minimum=1),
             "init": Field("str", required=False, default="luscher_lo", choices=INITS),
+        },
+        "gauge_coupling": {
+            "layers": Field("int", required=False, default=16, minimum=1),
+            "hidden": Field("int_list", required=False, default=[8, 8], minimum=1, empty=True,
+                            hint="e.g. hidden = [8, 8]; [] for one convolution"),
+            "kernel": Field("int", required=False, default=3, minimum=1),
+            "bins": Field("int", required=False, default=8, minimum=2),
+            "activation": _ACTIVATION,
         },
     },
 )
