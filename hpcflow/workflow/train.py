@@ -164,6 +164,10 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
     device = strategy.device
     torch.manual_seed(t["seed"])  # parameter initialization on the CPU, identical on every rank and device
     flow = build_model(model_spec(card), card.theory).to(dtype).to(device)
+    if not any(p.requires_grad for p in flow.parameters()):  # nothing to train ([training].steps = 0 by the card)
+        _save_model(card, flow, strategy, 0.0, None)
+        strategy.barrier()
+        return final
     opt = torch.optim.Adam(flow.parameters(), lr=t["lr"])
     sched = _schedule(opt, t["schedule"], t["steps"])
     owned = _shards(t, env.rank)
@@ -270,16 +274,23 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
                     bar.close()
                     raise Interrupted(stop.signum or signal.SIGTERM, f"at training step {step}")
     bar.close()
-    if root:
-        save_flow(final, flow, shape, {"steps": t["steps"], "batch": t["batch"] * env.size,
-                                      "phi_train": t["steps"] * t["batch"] * env.size, "ranks": env.size,
-                                      "backend": strategy.name,
-                                      "shard_seeds": [[chain_seed(t["seed"], k) for k in _shards(t, r)] for r in range(env.size)],
-                                      "seconds": seconds + time.perf_counter() - t0,
-                                      **({"init": init_meta} if init_meta else {})})
-        _summarize(card, log_path, model_dir / "training.png")
+    _save_model(card, flow, strategy, seconds + time.perf_counter() - t0, init_meta)
     strategy.barrier()
     return final
+
+
+def _save_model(card: RunCard, flow: nn.Module, strategy: Strategy, seconds: float, init_meta: dict | None) -> None:
+    """Rank 0 writes ``model/flow.pt`` with the training's provenance, and summarizes the log."""
+    if not strategy.env.is_root:
+        return
+    t, size, model_dir = card.data["training"], strategy.env.size, card.run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    save_flow(model_dir / "flow.pt", flow, tuple(card.theory["shape"]), {
+        "steps": t["steps"], "batch": t["batch"] * size, "phi_train": t["steps"] * t["batch"] * size, "ranks": size,
+        "backend": strategy.name, "shard_seeds": [[chain_seed(t["seed"], k) for k in _shards(t, r)] for r in range(size)],
+        "seconds": seconds, **({"init": init_meta} if init_meta else {})})
+    if (model_dir / "train_log.jsonl").exists():
+        _summarize(card, model_dir / "train_log.jsonl", model_dir / "training.png")
 
 
 def _summarize(card: RunCard, log_path: Path, plot: Path) -> None:

@@ -1,6 +1,7 @@
 r"""The gauge-equivariant coupling flow of 2D U(1) (Kanwar et al. 2020): Haar-random links pushed
-through plaquette coupling layers (:mod:`.layer`), and its architecture (``[model]`` with
-``kind = "gauge_coupling"``).
+through plaquette coupling layers (:mod:`.layer`), optionally after the exact von Mises map of the
+free plaquettes (:mod:`.plaquette_map`, ``plaquette_map = true``), which the layers, a fresh
+flow's identity, then refine; and its architecture (``[model]`` with ``kind = "gauge_coupling"``).
 
 Layer :math:`i` updates the links of direction :math:`\mu = i \bmod 2` with offset
 :math:`\lfloor i/2\rfloor \bmod 4`, so 8 consecutive layers move every link once. The density is
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from hpcflow.models.gauge_coupling.layer import PERIOD, PlaquetteCoupling
+from hpcflow.models.gauge_coupling.plaquette_map import VonMisesPlaquetteMap
 from hpcflow.models.gradflow.haar import HaarU1
 from hpcflow.models.pushforward import Pushforward
 
@@ -35,6 +37,7 @@ class GaugeCouplingSpec:
         kernel: odd kernel size of the conditioners.
         bins: bins of each circular spline.
         activation: conditioner activation.
+        plaquette_map: start with :class:`~.plaquette_map.VonMisesPlaquetteMap` at the card's beta.
     """
 
     layers: int = 16
@@ -42,6 +45,7 @@ class GaugeCouplingSpec:
     kernel: int = 3
     bins: int = 8
     activation: str = "leaky_relu"
+    plaquette_map: bool = False
     kind = "gauge_coupling"
 
     @classmethod
@@ -55,7 +59,8 @@ class GaugeCouplingSpec:
 
     def describe(self) -> str:
         """A few words for plot titles and logs."""
-        return f"gauge-equivariant coupling flow, {self.layers} layers, hidden {list(self.hidden)}"
+        start = "von Mises plaquette map + " if self.plaquette_map else ""
+        return f"{start}gauge-equivariant coupling flow, {self.layers} layers, hidden {list(self.hidden)}"
 
     def proposal_buffers(self) -> float:
         """Field-sized buffers per proposal during an evaluation without gradients: links,
@@ -73,14 +78,17 @@ class GaugeCouplingFlow(Pushforward, nn.Module):
 
     prior = HaarU1()
 
-    def __init__(self, spec: GaugeCouplingSpec) -> None:
+    def __init__(self, spec: GaugeCouplingSpec, beta: float | None = None) -> None:
         super().__init__()
-        if spec.layers < 1:
-            raise ValueError(f"layers = {spec.layers}: need at least 1")
+        if spec.layers < 0 or (spec.layers == 0 and not spec.plaquette_map):
+            raise ValueError(f"layers = {spec.layers}: need at least 1 (0 with the plaquette map)")
+        if spec.plaquette_map and beta is None:
+            raise ValueError("the plaquette map needs the theory's beta")
         self.spec = spec
-        self.layers = nn.ModuleList(
+        first = [VonMisesPlaquetteMap(beta)] if spec.plaquette_map else []
+        self.layers = nn.ModuleList(first + [
             PlaquetteCoupling(i % 2, (i // 2) % PERIOD, list(spec.hidden), spec.kernel, spec.bins, spec.activation)
-            for i in range(spec.layers))
+            for i in range(spec.layers)])
 
     def forward(self, theta0: Tensor) -> tuple[Tensor, Tensor]:
         """``(theta, log det J)`` of the map of ``theta0``."""
@@ -101,7 +109,8 @@ class GaugeCouplingFlow(Pushforward, nn.Module):
 
 
 def build_gauge_coupling(spec: GaugeCouplingSpec, theory: dict[str, Any]) -> GaugeCouplingFlow:
-    """The flow of ``spec`` (identity at initialization) for a ``u1`` ``[theory]``."""
+    """The flow of ``spec`` (its coupling layers the identity at initialization) for a ``u1``
+    ``[theory]`` (whose ``beta`` a plaquette map takes)."""
     if theory.get("name", "u1") != "u1":
         raise ValueError(f"[theory].name = {theory['name']!r}: the gauge-equivariant coupling flow is for u1")
-    return GaugeCouplingFlow(spec)
+    return GaugeCouplingFlow(spec, theory.get("beta"))

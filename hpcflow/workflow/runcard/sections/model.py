@@ -9,7 +9,9 @@
   ``coefficients`` (``"affine"``, model A, or ``"spline"`` with ``knots``, model B), ``steps`` of
   the integrator, ``init`` (``"luscher_lo"``, ``"luscher_nlo"``, or ``"zero"``);
 - ``"gauge_coupling"``: a gauge-equivariant coupling flow of plaquettes, for 2D u1 with extents
-  that are multiples of 4: ``layers``, ``hidden``, ``kernel``, ``bins`` of the circular splines.
+  that are multiples of 4: ``layers``, ``hidden``, ``kernel``, ``bins`` of the circular splines,
+  ``plaquette_map`` (start with the exact von Mises map of the free plaquettes; then ``layers``
+  may be 0 and any extents are allowed).
 """
 
 from __future__ import annotations
@@ -96,11 +98,17 @@ def _gauge_coupling_rules(ctx: Context, m: dict, theory: dict) -> None:
                 + ("use kind = \"gradflow\"" if name in GAUGE_THEORIES else "use kind = \"flow\""))
     if shape is not None and len(shape) != 2:
         ctx.add(f"[theory].shape = {shape}: the gauge-equivariant coupling flow is two-dimensional (2 extents)")
-    elif shape is not None and any(n % PERIOD for n in shape):
+    elif shape is not None and m.get("layers", 16) and any(n % PERIOD for n in shape):
         ctx.add(f"[theory].shape = {shape}: the plaquette stripes of the gauge-equivariant coupling flow need "
                 f"extents that are multiples of {PERIOD}")
     if "kernel" in m and m["kernel"] % 2 == 0:
         ctx.add(f"[model].kernel = {m['kernel']}: must be odd (1, 3, 5, ...)")
+    if m.get("layers") == 0 and not m.get("plaquette_map"):
+        ctx.add("[model].layers = 0: a flow without layers needs plaquette_map = true")
+    steps = ctx.section("training").get("steps", 0)
+    if m.get("layers") == 0 and steps:
+        ctx.add(f"[training].steps = {steps}: the plaquette map alone (layers = 0) has no parameters to train; "
+                "set steps = 0 (hpcflow train then writes the map)")
 
 
 def rules(ctx: Context) -> None:
@@ -142,12 +150,13 @@ SECTION = Section(
             "init": Field("str", required=False, default="luscher_lo", choices=INITS),
         },
         "gauge_coupling": {
-            "layers": Field("int", required=False, default=16, minimum=1),
+            "layers": Field("int", required=False, default=16, minimum=0),
             "hidden": Field("int_list", required=False, default=[8, 8], minimum=1, empty=True,
                             hint="e.g. hidden = [8, 8]; [] for one convolution"),
             "kernel": Field("int", required=False, default=3, minimum=1),
             "bins": Field("int", required=False, default=8, minimum=2),
             "activation": _ACTIVATION,
+            "plaquette_map": Field("bool", required=False, default=False),
         },
     },
 )
