@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    t = sub.add_parser("train", help="train or resume training the model of a run card (flow or gauge gradient flow)")
+    t = sub.add_parser("train", help="train or resume training the model of a run card (coupling flow, gauge gradient flow or U(1) gauge coupling flow)")
     t.add_argument("card", type=Path, help="TOML run card with [model] and [training]")
     s = sub.add_parser("sample", help="run or resume the sampler of a run card")
     s.add_argument("card", type=Path, help="TOML run card")
