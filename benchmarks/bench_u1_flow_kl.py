@@ -55,6 +55,7 @@ def measure(path: Path, proposals: int) -> dict:
             "q2_proposals": float((q**2).mean()),
             "q2_exact": u1_topological_susceptibility_exact(beta, volume) * volume}
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cards", type=Path, nargs="+")

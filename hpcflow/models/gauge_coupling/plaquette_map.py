@@ -73,7 +73,7 @@ class VonMisesPlaquetteMap(nn.Module):
 
     def __init__(self, beta: float) -> None:
         super().__init__()
-        VonMises(beta)  # a bad beta fails here, not at sampling
+        _von_mises(float(beta))  # a bad beta fails here, not at sampling; the table is then cached
         self.register_buffer("beta", torch.tensor(float(beta), dtype=torch.float64))
 
     def forward(self, theta: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor]:
