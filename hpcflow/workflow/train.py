@@ -15,6 +15,11 @@ last good state (kept every ``log_every`` steps) and draws a new batch; more tha
 command resumes from the newest complete checkpoint and ends with the same parameters as an
 uninterrupted one (CPU, same seed).
 
+A flow whose last layer is a zero-mode map (``[model].zero_mode``) has it fitted after the
+training to the target's distribution of :math:`M` by short flow-HMC runs
+(:mod:`hpcflow.samplers.zero_mode_calibration`, ``[training].calibration_trajectories`` per round;
+its record goes into ``meta["calibration"]`` of ``flow.pt``); reverse KL alone leaves it near the identity.
+
 ``[training].init`` starts from the parameters of a trained ``flow.pt`` of the same architecture
 instead of the identity map: a flow trained on a smaller lattice (the conditioners do not depend
 on the lattice size) or at a nearby coupling is fine-tuned. Its ``meta`` (steps, Phi_train,
@@ -44,6 +49,7 @@ from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, rev
 from hpcflow.models.registry import build_model
 from hpcflow.parallel.device import DeviceUnavailable
 from hpcflow.parallel.strategy import STRATEGIES, Strategy, StrategyUnavailable
+from hpcflow.samplers.zero_mode_calibration import calibrate_zero_mode
 from hpcflow.workflow.model_io import (
     ModelError,
     check_compatible,
@@ -274,13 +280,20 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
                     bar.close()
                     raise Interrupted(stop.signum or signal.SIGTERM, f"at training step {step}")
     bar.close()
-    _save_model(card, flow, strategy, seconds + time.perf_counter() - t0, init_meta)
+    calibration = None
+    if root:  # a zero-mode map is fitted to the target's M by short flow-HMC runs; others return None
+        calibration = calibrate_zero_mode(flow, action, shape, seed=t["seed"], trajectories=t["calibration_trajectories"],
+                                          device=device)
+    # the seconds include the calibration's: the cost of the model
+    _save_model(card, flow, strategy, seconds + time.perf_counter() - t0, init_meta, calibration)
     strategy.barrier()
     return final
 
 
-def _save_model(card: RunCard, flow: nn.Module, strategy: Strategy, seconds: float, init_meta: dict | None) -> None:
-    """Rank 0 writes ``model/flow.pt`` with the training's provenance, and summarizes the log."""
+def _save_model(card: RunCard, flow: nn.Module, strategy: Strategy, seconds: float, init_meta: dict | None,
+                calibration: dict | None = None) -> None:
+    """Rank 0 writes ``model/flow.pt`` with the training's provenance (and the record of a
+    zero-mode calibration), and summarizes the log."""
     if not strategy.env.is_root:
         return
     t, size, model_dir = card.data["training"], strategy.env.size, card.run_dir / "model"
@@ -288,7 +301,8 @@ def _save_model(card: RunCard, flow: nn.Module, strategy: Strategy, seconds: flo
     save_flow(model_dir / "flow.pt", flow, tuple(card.theory["shape"]), {
         "steps": t["steps"], "batch": t["batch"] * size, "phi_train": t["steps"] * t["batch"] * size, "ranks": size,
         "backend": strategy.name, "shard_seeds": [[chain_seed(t["seed"], k) for k in _shards(t, r)] for r in range(size)],
-        "seconds": seconds, **({"init": init_meta} if init_meta else {})})
+        "seconds": seconds, **({"init": init_meta} if init_meta else {}),
+        **({"calibration": calibration} if calibration else {})})
     if (model_dir / "train_log.jsonl").exists():
         _summarize(card, model_dir / "train_log.jsonl", model_dir / "training.png")
 

@@ -1,5 +1,5 @@
 """Normalizing flows for scalar fields: coupling layers on checkerboard sublattices, CNN conditioners
-on the frozen sublattice, a learned momentum-space Gaussian layer."""
+on the frozen sublattice, a learned momentum-space Gaussian layer, a learned map of the zero mode."""
 
 from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalRescaling
 from hpcflow.models.flows.fourier import MomentumScaling
@@ -7,6 +7,7 @@ from hpcflow.models.flows.flow import LAYERS, Flow, FlowSpec, build_flow
 from hpcflow.models.flows.loss import effective_sample_size, imh_acceptance, reverse_kl
 from hpcflow.models.flows.prior import NormalPrior
 from hpcflow.models.flows.spline import SplineCoupling, rational_quadratic_spline
+from hpcflow.models.flows.zero_mode import ZeroModeMap
 
 __all__ = [
     "AffineCoupling",
@@ -18,6 +19,7 @@ __all__ = [
     "MomentumScaling",
     "NormalPrior",
     "SplineCoupling",
+    "ZeroModeMap",
     "build_flow",
     "effective_sample_size",
     "imh_acceptance",

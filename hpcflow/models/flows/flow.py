@@ -2,7 +2,8 @@ r"""Flows composed of coupling layers, built from a run-card description.
 
 :math:`\phi = f(z)`, :math:`z \sim r`, :math:`\log q(\phi) = \log r(z) - \log|\det \partial f/\partial z|`.
 Layers alternate checkerboard parity; an optional learned momentum-space scaling
-(:mod:`~hpcflow.models.flows.fourier`) comes first, an optional global rescaling last. Inside the flow
+(:mod:`~hpcflow.models.flows.fourier`) comes first, an optional global rescaling after the couplings
+and an optional map of the zero mode (:mod:`~hpcflow.models.flows.zero_mode`) last. Inside the flow
 the field is held as its two packed sublattices (:class:`~hpcflow.lattice.sublattice.SplitField`).
 """
 
@@ -19,6 +20,7 @@ from hpcflow.models.flows.coupling import AffineCoupling, CouplingLayer, GlobalR
 from hpcflow.models.flows.fourier import MomentumScaling
 from hpcflow.models.flows.prior import NormalPrior
 from hpcflow.models.flows.spline import SplineCoupling
+from hpcflow.models.flows.zero_mode import ZeroModeMap
 
 __all__ = ["LAYERS", "Flow", "FlowSpec", "build_flow"]
 
@@ -38,6 +40,7 @@ class FlowSpec:
         equivariant: exact Z2 equivariance.
         rescaling: a learned global rescaling after the couplings.
         fourier: a learned momentum-space scaling (:class:`MomentumScaling`) before the couplings.
+        zero_mode: a learned odd map of the magnetization per site (:class:`ZeroModeMap`) at the end.
         bins, bound: spline bins and interval half-width.
     """
 
@@ -49,6 +52,7 @@ class FlowSpec:
     equivariant: bool = True
     rescaling: bool = False
     fourier: bool = False
+    zero_mode: bool = False
     bins: int = 8
     bound: float = 5.0
     kind = "flow"
@@ -147,4 +151,6 @@ def build_flow(spec: FlowSpec) -> Flow:
         layers.append(LAYERS[kind](**kwargs))
     if spec.rescaling:
         layers.append(GlobalRescaling())
+    if spec.zero_mode:
+        layers.append(ZeroModeMap())
     return Flow(layers, spec)

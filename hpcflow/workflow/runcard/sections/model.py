@@ -46,6 +46,9 @@ def _flow_rules(ctx: Context, m: dict, theory: dict) -> None:
         ctx.add(f"[model].kernel = {m['kernel']}: must be odd and at least 3 (3, 5, 7, ...)")
     if isinstance(m.get("coupling"), list) and "layers" in m and len(m["coupling"]) != m["layers"]:
         ctx.add(f"[model].coupling lists {len(m['coupling'])} kinds for layers = {m['layers']}: give one per layer")
+    if m.get("zero_mode") and not m.get("equivariant", True):
+        ctx.add("[model].zero_mode = true: the map of M/V is odd and fitted to a symmetric distribution of M; "
+                "it needs equivariant = true")
 
 
 def _gradflow_rules(ctx: Context, m: dict, theory: dict) -> None:
@@ -138,6 +141,7 @@ SECTION = Section(
             "equivariant": Field("bool", required=False, default=True),
             "rescaling": Field("bool", required=False, default=False),
             "fourier": Field("bool", required=False, default=False),
+            "zero_mode": Field("bool", required=False, default=False),
             "bins": Field("int", required=False, default=8, minimum=2),
             "bound": Field("float", required=False, default=5.0, minimum=0.0, exclusive_min=True),
         },

@@ -30,6 +30,8 @@ SECTION = Section(
         "log_every": Field("int", required=False, default=10, minimum=1),
         "max_rollbacks": Field("int", required=False, default=20, minimum=1),
         "init": Field("str", required=False, hint='e.g. init = "runs/phi4_L8/model/flow.pt"'),
+        "calibration_trajectories": Field("int", required=False, default=300, minimum=0,
+                                          hint="flow-HMC trajectories per round of the zero-mode calibration; 0 skips it"),
     },
     presence="optional", rules=rules,
 )
