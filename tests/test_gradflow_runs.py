@@ -127,6 +127,18 @@ def test_nmcmc_refuses_a_map_whose_log_q_the_integrator_does_not_resolve(tmp_pat
         sample(card, progress=False)
 
 
+def test_training_logs_the_integration_error_and_warns_past_the_nmcmc_tolerance(tmp_path: Path, caplog) -> None:
+    """The same unresolved map, trained for 10 steps (two logged): the log carries log_q_error
+    above the tolerance at both and the training warns once."""
+    card = load_runcard(_card(tmp_path, name="su2", shape=(4, 4), beta=60.0, loops='["1x1"]', init="luscher_lo",
+                              train_steps=10))
+    with caplog.at_level("WARNING", logger="hpcflow.workflow.train"):
+        train(card, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "model" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and all(e["log_q_error"] > 0.05 for e in log)
+    assert sum("exploiting the integration error" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_training_lowers_the_loss_from_luscher_and_resumes(tmp_path: Path) -> None:
     """Spline coefficients (model B) from Luscher's LO map: the reverse-KL loss falls; a training
     resumed from its step-5 checkpoint ends with the parameters of the uninterrupted one."""
@@ -136,6 +148,7 @@ def test_training_lowers_the_loss_from_luscher_and_resumes(tmp_path: Path) -> No
     model = tmp_path / "run" / "model"
     log = [json.loads(line) for line in (model / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["loss"] < log[0]["loss"]
+    assert all(0 < e["log_q_error"] < 0.05 for e in log)  # resolved by the integrator
     reference = torch.load(flow_pt, weights_only=True)["state_dict"]
     assert reference["coefficients.values"].shape == (3, 10)
     flow_pt.unlink()

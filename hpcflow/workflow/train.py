@@ -3,7 +3,9 @@ by reverse KL on the card's action.
 
 Writes into ``RUN_DIR/model/``: ``checkpoints/<step>/`` (model, optimizer, schedule, generator,
 step; atomic), ``train_log.jsonl`` (one JSON object per logged step: loss, ESS, acceptance
-estimate, ``phi_train`` = batch x steps, learning rate, gradient norm, rollbacks, seconds) and,
+estimate, ``phi_train`` = batch x steps, learning rate, gradient norm, rollbacks, seconds, and
+for a gradient-flow map ``log_q_error``, the spread of the change of log q at doubled
+integration steps, with a warning once it passes what NMCMC accepts) and,
 at the end, ``flow.pt`` (see :mod:`hpcflow.workflow.model_io`).
 
 Loss: :math:`L = \frac1B\sum_b[\log r(z_b) - \log|\det J(z_b)| + S(f(z_b))]` with the theory's
@@ -59,6 +61,7 @@ from hpcflow.workflow.model_io import (
     read_flow,
     save_flow,
 )
+from hpcflow.workflow.chains import LOG_Q_DRAWS, LOG_Q_TOLERANCE
 from hpcflow.workflow.runcard import RunCard, RunCardError
 from hpcflow.workflow.rundir import check_run_dir, lock_run_dir, prepare_run_dir
 from hpcflow.analysis.report import plot_training
@@ -231,7 +234,7 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
         strategy.barrier()
 
     bar = Progress(t["steps"], start, f"train {run_dir.name}", "step", root, bar=progress)
-    step, in_a_row = start, 0
+    step, in_a_row, warned = start, 0, set()
     with StopFlag() as stop, open(log_path, "a", encoding="utf-8") if root else nullcontext() as log_file:
         while step < t["steps"]:
             z = torch.cat([flow.prior.sample(shard, shape, gens[k], dtype) for k in owned])
@@ -269,6 +272,8 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
                         "grad_norm": grad_norm.item(), "rollbacks": rollbacks_total,
                         "seconds": round(seconds + time.perf_counter() - t0, 3),
                     }
+                    if hasattr(flow, "log_q_error"):  # a map that integrates a flow equation
+                        entry["log_q_error"] = _integration_error(flow, z, card.run_dir.name, step, warned)
                     log_file.write(json.dumps(entry) + "\n")
                     log_file.flush()
                     bar.set_postfix(loss=f"{entry['loss']:.3f}", ess=f"{entry['ess']:.3f}")
@@ -288,6 +293,19 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
     _save_model(card, flow, strategy, seconds + time.perf_counter() - t0, init_meta, calibration)
     strategy.barrier()
     return final
+
+
+def _integration_error(flow: nn.Module, z: torch.Tensor, name: str, step: int, warned: set) -> float:
+    """The spread of the change of log q when the map's integration steps are doubled, over the
+    first :data:`~hpcflow.workflow.chains.LOG_Q_DRAWS` draws of the batch; one warning when it
+    passes the tolerance NMCMC refuses above (reverse KL can learn to exploit the integration error)."""
+    spread = float(flow.log_q_error(z[:LOG_Q_DRAWS].detach()).std())
+    if not spread <= LOG_Q_TOLERANCE and not warned:
+        warned.add(step)
+        log.warning("%s, step %d: log q changes by %.3g when the map's %d integration steps are doubled (NMCMC "
+                    "refuses above %g): the training is exploiting the integration error; raise [model].steps",
+                    name, step, spread, flow.steps, LOG_Q_TOLERANCE)
+    return spread
 
 
 def _save_model(card: RunCard, flow: nn.Module, strategy: Strategy, seconds: float, init_meta: dict | None,
