@@ -16,6 +16,8 @@ from hpcflow.models.flows import FlowSpec, ZeroModeMap, build_flow
 from hpcflow.models.flows.zero_mode import sinh_arcsinh, sinh_arcsinh_inverse
 from hpcflow.samplers.zero_mode_calibration import calibrate_zero_mode
 from hpcflow.theories.phi4 import Phi4Action
+from hpcflow.workflow.runcard import load_runcard
+from hpcflow.workflow.train import train
 
 PARAMS = (0.7, -0.6, -1.2)  # c, d, sigma: a strongly non-linear map
 
@@ -133,10 +135,7 @@ dir = "{dir}"
 def test_training_calibrates_the_zero_mode_and_a_non_equivariant_one_is_refused(tmp_path: Path) -> None:
     card = tmp_path / "zm.toml"
     card.write_text(CARD.format(equivariant="true", dir=tmp_path / "zm"))
-    res = subprocess.run(hpcflow_cmd("--no-progress", "train", str(card)), env=mpi_env(), capture_output=True,
-                         text=True, timeout=600)
-    assert res.returncode == 0, res.stderr
-    stored = torch.load(tmp_path / "zm" / "model" / "flow.pt", weights_only=True)
+    stored = torch.load(train(load_runcard(card), progress=False), weights_only=True)
     rounds = stored["meta"]["calibration"]["rounds"]
     assert len(rounds) == 3 and stored["state_dict"]["layers.3.log_scale"].item() == pytest.approx(rounds[-1]["log_scale"])
     assert stored["state_dict"]["layers.3.log_scale"].item() != 0.0

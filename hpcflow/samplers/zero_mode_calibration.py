@@ -71,18 +71,16 @@ def calibrate_zero_mode(flow: nn.Module, action: Action, shape: tuple[int, ...],
             if k < thermalization:
                 hmc.n_steps = tuner.update(info.dH)
             else:
-                means.append(pulled_back.push(state.phi)[0].flatten(1).mean(1))
+                phi, _ = pulled_back.push(state.phi)
+                means.append(phi.flatten(1).mean(1))
                 accepted.append(info.accepted.double().mean())
         m = torch.stack(means)
-        phi, _ = pulled_back.push(state.phi)
         log_likelihood = work.layers[-1].fit(_input_variance(work, shape, generator, draws), m)
         with torch.no_grad():
             state = hmc.init(work.inverse(phi)[0])  # the same fields in the new latent variables
         record.append({"acceptance": float(torch.stack(accepted).mean()), "n_steps": hmc.n_steps,
                        "variance_m": float((m ** 2).mean()), "log_likelihood": log_likelihood,
                        **{name: float(p) for name, p in work.layers[-1].named_parameters()}})
-    with torch.no_grad():
-        for mine, fitted in zip(layers[-1].parameters(), work.layers[-1].parameters()):
-            mine.copy_(fitted.to(mine.dtype))
+    layers[-1].load_state_dict(work.layers[-1].state_dict())  # into the flow's own dtype and device
     return {"rounds": record, "trajectories": trajectories, "thermalization": thermalization, "chains": chains,
             "seed": seed, "seconds": time.perf_counter() - t0}

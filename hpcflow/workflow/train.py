@@ -234,7 +234,7 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
         strategy.barrier()
 
     bar = Progress(t["steps"], start, f"train {run_dir.name}", "step", root, bar=progress)
-    step, in_a_row, warned = start, 0, set()
+    step, in_a_row, warned = start, 0, False
     with StopFlag() as stop, open(log_path, "a", encoding="utf-8") if root else nullcontext() as log_file:
         while step < t["steps"]:
             z = torch.cat([flow.prior.sample(shard, shape, gens[k], dtype) for k in owned])
@@ -273,7 +273,8 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
                         "seconds": round(seconds + time.perf_counter() - t0, 3),
                     }
                     if hasattr(flow, "log_q_error"):  # a map that integrates a flow equation
-                        entry["log_q_error"] = _integration_error(flow, z, card.run_dir.name, step, warned)
+                        entry["log_q_error"] = _integration_error(flow, z, card.run_dir.name, step, warn=not warned)
+                        warned = warned or not entry["log_q_error"] <= LOG_Q_TOLERANCE
                     log_file.write(json.dumps(entry) + "\n")
                     log_file.flush()
                     bar.set_postfix(loss=f"{entry['loss']:.3f}", ess=f"{entry['ess']:.3f}")
@@ -295,13 +296,12 @@ def _train_ranks(card: RunCard, progress: bool, strategy: Strategy) -> Path:
     return final
 
 
-def _integration_error(flow: nn.Module, z: torch.Tensor, name: str, step: int, warned: set) -> float:
+def _integration_error(flow: nn.Module, z: torch.Tensor, name: str, step: int, warn: bool) -> float:
     """The spread of the change of log q when the map's integration steps are doubled, over the
-    first :data:`~hpcflow.workflow.chains.LOG_Q_DRAWS` draws of the batch; one warning when it
-    passes the tolerance NMCMC refuses above (reverse KL can learn to exploit the integration error)."""
+    first :data:`~hpcflow.workflow.chains.LOG_Q_DRAWS` draws of the batch; with ``warn``, a warning
+    when it passes the tolerance NMCMC refuses above (reverse KL can learn to exploit the integration error)."""
     spread = float(flow.log_q_error(z[:LOG_Q_DRAWS].detach()).std())
-    if not spread <= LOG_Q_TOLERANCE and not warned:
-        warned.add(step)
+    if warn and not spread <= LOG_Q_TOLERANCE:
         log.warning("%s, step %d: log q changes by %.3g when the map's %d integration steps are doubled (NMCMC "
                     "refuses above %g): the training is exploiting the integration error; raise [model].steps",
                     name, step, spread, flow.steps, LOG_Q_TOLERANCE)

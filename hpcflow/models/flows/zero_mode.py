@@ -71,7 +71,7 @@ class ZeroModeMap(nn.Module):
         self.log_width = nn.Parameter(torch.zeros(()))  # sigma
 
     def _params(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-        return tuple(p.to(dtype) for p in (self.log_scale, self.log_power, self.log_width))  # type: ignore[return-value]
+        return tuple(p.to(dtype) for p in self.parameters())  # type: ignore[return-value]  # c, d, sigma
 
     def fit(self, input_variance: float, means: Tensor, iterations: int = 500) -> float:
         r"""Set :math:`(c, d, \sigma)` by maximum likelihood of the target means ``means`` (M/V,
@@ -95,7 +95,7 @@ class ZeroModeMap(nn.Module):
             negative_log_likelihood().backward()
             opt.step()
         with torch.no_grad():
-            for mine, fitted in zip((self.log_scale, self.log_power, self.log_width), params):
+            for mine, fitted in zip(self.parameters(), params):
                 mine.copy_(fitted.to(mine.dtype))
             return -float(negative_log_likelihood())
 
